@@ -1,0 +1,28 @@
+"""stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
+
+from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
+from .qp import min_norm_weights
+from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
+from .stein import ksd, normalized_gramian, scores, stein_directions, stein_gramian
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IMQ",
+    "MOOSVGD",
+    "MTSGD",
+    "RBF",
+    "SVGD",
+    "Kernel",
+    "KernelTerms",
+    "RunResult",
+    "Sampler",
+    "SamplerState",
+    "ksd",
+    "median_heuristic",
+    "min_norm_weights",
+    "normalized_gramian",
+    "scores",
+    "stein_directions",
+    "stein_gramian",
+]

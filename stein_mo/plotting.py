@@ -1,0 +1,53 @@
+"""Matplotlib figures: particles over the density contours of 2-D targets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .stein import Target
+
+__all__ = ["plot_density_contours", "plot_snapshots"]
+
+_COLOURS = ("tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink")
+
+
+def plot_density_contours(ax, targets: Sequence[Target], extent: float = 7.0, n: int = 200) -> None:
+    """Draw each 2-D target's density contours on ``ax``, one colour per target."""
+    g = torch.linspace(-extent, extent, n, dtype=torch.float64)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    grid = torch.stack([xx.flatten(), yy.flatten()], 1)
+    for k, target in enumerate(targets):
+        with torch.no_grad():
+            dens = target(grid).exp().reshape(n, n)
+        ax.contour(xx.numpy(), yy.numpy(), dens.numpy(), levels=6, colors=_COLOURS[k % len(_COLOURS)],
+                   linewidths=0.8, alpha=0.8)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+
+
+def plot_snapshots(targets: Sequence[Target], rows: dict[str, dict[int, Tensor]], extent: float = 7.0):
+    """One row per method, one column per recorded step: particles (red) over the targets' contours.
+
+    ``rows`` maps a method name to ``{step: particles (M, 2)}``. Returns the matplotlib figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ncol = max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3 * ncol, 3 * len(rows)), squeeze=False)
+    for i, (name, snaps) in enumerate(rows.items()):
+        for j, (step, X) in enumerate(sorted(snaps.items())):
+            ax = axes[i, j]
+            plot_density_contours(ax, targets, extent)
+            X = X.detach().cpu()
+            ax.scatter(X[:, 0], X[:, 1], s=8, c="red", zorder=3)
+            ax.set_title(f"{name} — step {step}", fontsize=9)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,193 @@
+"""The one run loop every sampler shares: state, optimizer, history, callbacks, progress and checkpoints.
+
+A sampler only says how the per-target scores become one direction (:meth:`Sampler.direction`); everything else
+lives here. The update hands ``-direction`` to a ``torch.optim`` optimizer as the gradient, so ``"sgd"`` with
+``lr=ε`` is exactly :math:`x \\leftarrow x + \\varepsilon \\phi(x)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._checks import check_distinct, check_particles
+from ..kernels import RBF, Kernel, KernelTerms
+from ..stein import Target, ksd_from_terms, scores
+
+__all__ = ["RunResult", "Sampler", "SamplerState"]
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def _optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    if isinstance(optimizer, str):
+        try:
+            return OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} "
+                             "or pass a torch.optim.Optimizer class") from None
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    raise TypeError(f"optimizer must be a name or a torch.optim.Optimizer class, got {optimizer!r}")
+
+
+@dataclass
+class SamplerState:
+    """Everything needed to continue a run exactly: particles, optimizer, step count and history."""
+
+    particles: Tensor
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    history: dict[str, list[Tensor]] = field(default_factory=dict)
+    sampler: str = ""
+
+    def state_dict(self) -> dict[str, Any]:
+        cls = type(self.optimizer)
+        return {
+            "particles": self.particles.detach().clone(),
+            "optimizer_class": f"{cls.__module__}:{cls.__qualname__}",
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "history": {k: [v.detach().cpu() for v in vs] for k, vs in self.history.items()},
+            "sampler": self.sampler,
+        }
+
+    @classmethod
+    def from_state_dict(cls, sd: dict[str, Any], map_location: str | torch.device | None = None) -> SamplerState:
+        module, name = sd["optimizer_class"].split(":")
+        opt_cls = getattr(importlib.import_module(module), name)
+        X = sd["particles"].to(map_location or sd["particles"].device).clone().requires_grad_(True)
+        opt = opt_cls([X], lr=sd["optimizer"]["param_groups"][0]["lr"])
+        opt.load_state_dict(sd["optimizer"])
+        return cls(X, opt, sd["step"], {k: list(v) for k, v in sd["history"].items()}, sd["sampler"])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state to ``path`` (atomically: a crash never leaves half a checkpoint)."""
+        tmp = f"{os.fspath(path)}.tmp"
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device | None = None) -> SamplerState:
+        """Read a state written by :meth:`save`; continuing it gives bit-identical particles."""
+        return cls.from_state_dict(torch.load(path, map_location="cpu", weights_only=False), map_location)
+
+
+@dataclass
+class RunResult:
+    """Output of :meth:`Sampler.run`.
+
+    ``history`` maps each diagnostic to a tensor with one row per step: ``weights`` (K,), ``bandwidth``,
+    ``step_norm`` (root-mean-square particle displacement), ``log_density`` (mean log density per target, K)
+    and ``ksd`` (K,) when asked for.
+    """
+
+    particles: Tensor
+    history: dict[str, Tensor]
+    state: SamplerState
+
+
+class Sampler:
+    """Base class: K targets, a kernel, and :meth:`direction` to be defined by each method."""
+
+    def __init__(self, targets: Sequence[Target], kernel: Kernel | None = None) -> None:
+        targets = list(targets)
+        if not targets:
+            raise ValueError(f"{type(self).__name__} needs at least one target")
+        for k, t in enumerate(targets):
+            if not callable(t):
+                raise TypeError(f"target {k} is not callable: {t!r}")
+        if kernel is not None and not isinstance(kernel, Kernel):
+            raise TypeError(f"kernel must be a stein_mo kernel (RBF, IMQ, ...), got {kernel!r}")
+        self.targets = targets
+        self.kernel = kernel if kernel is not None else RBF()
+
+    def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Combine the scores ``S`` (K, M, d) into one (M, d) direction, plus diagnostics."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------------------------------- loop
+    def init(self, x0: Tensor, optimizer: str | type[torch.optim.Optimizer] = "adam", lr: float = 1e-2,
+             **optimizer_kwargs: Any) -> SamplerState:
+        """Start a run from particles ``x0`` (M, d); checks shape, finiteness and distinctness."""
+        check_particles(x0, "x0")
+        check_distinct(x0, "x0")
+        X = x0.detach().clone().requires_grad_(True)
+        return SamplerState(X, _optimizer_class(optimizer)([X], lr=lr, **optimizer_kwargs), sampler=type(self).__name__)
+
+    def step(self, state: SamplerState, ksd: bool = False) -> dict[str, Tensor]:
+        """One update of ``state`` in place; returns this step's diagnostics (also appended to its history)."""
+        X = state.particles
+        before = X.detach().clone()
+        logp, S = scores(self.targets, before)
+        terms = self.kernel(before)
+        phi, info = self.direction(terms, S)
+        if ksd and "ksd" not in info:
+            info["ksd"] = ksd_from_terms(terms, S)
+        X.grad = -phi
+        state.optimizer.step()
+        info["bandwidth"] = terms.bandwidth
+        info["log_density"] = logp.mean(1)
+        info["step_norm"] = (X.detach() - before).pow(2).sum(1).mean().sqrt()
+        if not ksd:
+            info.pop("ksd", None)
+        state.step += 1
+        for key, value in info.items():
+            state.history.setdefault(key, []).append(value.detach())
+        return info
+
+    def run(
+        self,
+        x0: Tensor | SamplerState,
+        steps: int,
+        optimizer: str | type[torch.optim.Optimizer] = "adam",
+        lr: float = 1e-2,
+        progress: bool = False,
+        callback: Callable[[SamplerState, dict[str, Tensor]], bool | None] | None = None,
+        ksd: bool = False,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
+    ) -> RunResult:
+        """Run ``steps`` updates from particles ``x0`` (M, d), or continue a :class:`SamplerState`.
+
+        ``optimizer`` is ``"adam"``, ``"sgd"``, ``"adagrad"``, ``"rmsprop"`` or a ``torch.optim`` class (ignored,
+        with ``lr``, when continuing a state). ``callback(state, info)`` runs after every step and stops the run by
+        returning ``True``. ``checkpoint`` is a file written every ``checkpoint_every`` steps and at the end;
+        resume with ``run(SamplerState.load(path), more_steps)``.
+        """
+        if isinstance(x0, SamplerState):
+            state = x0
+            if state.sampler and state.sampler != type(self).__name__:
+                raise ValueError(f"this state was produced by {state.sampler}, not {type(self).__name__}")
+        else:
+            state = self.init(x0, optimizer, lr)
+        if not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        from tqdm.auto import tqdm
+
+        with tqdm(total=steps, disable=not progress, desc=type(self).__name__) as bar:
+            for i in range(steps):
+                info = self.step(state, ksd=ksd)
+                bar.update()
+                if checkpoint is not None and checkpoint_every and (i + 1) % checkpoint_every == 0:
+                    state.save(checkpoint)
+                if callback is not None and callback(state, info):
+                    break
+        if checkpoint is not None:
+            state.save(checkpoint)
+        history = {k: torch.stack([t.cpu() for t in v]) for k, v in state.history.items()}
+        return RunResult(state.particles.detach().clone(), history, state)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(K={len(self.targets)}, kernel={self.kernel!r})"
