@@ -1,5 +1,6 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
+from . import problems
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
 from .qp import min_norm_weights
 from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
@@ -22,6 +23,7 @@ __all__ = [
     "median_heuristic",
     "min_norm_weights",
     "normalized_gramian",
+    "problems",
     "scores",
     "stein_directions",
     "stein_gramian",

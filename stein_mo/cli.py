@@ -37,16 +37,24 @@ def demo_mixture(args: argparse.Namespace) -> dict:
         result = sampler.run(x0, args.steps, lr=args.lr, progress=args.progress, callback=record)
         share = ((result.particles - centre).norm(dim=1) < 1.5).double().mean().item()
         snapshots[name] = snaps
-        metrics[name] = {"share_within_1.5_of_joint_mode": share,
-                         "final_weights": result.history["weights"][-1].tolist()}
+        metrics[name] = {
+            "share_within_1.5_of_joint_mode": share,
+            "final_weights": result.history["weights"][-1].tolist(),
+        }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from .plotting import plot_snapshots
 
     fig = plot_snapshots(targets, snapshots, extent=7.0)
     fig.savefig(out / "mixture.png", dpi=110)
-    meta = {"particles": args.particles, "steps": args.steps, "lr": args.lr, "seed": args.seed,
-            "joint_mode": JOINT_MODE, "metrics": metrics}
+    meta = {
+        "particles": args.particles,
+        "steps": args.steps,
+        "lr": args.lr,
+        "seed": args.seed,
+        "joint_mode": JOINT_MODE,
+        "metrics": metrics,
+    }
     (out / "mixture.json").write_text(json.dumps(meta, indent=2))
     print(f"{'method':<22} share of particles within 1.5 of {JOINT_MODE}")
     for name, m in metrics.items():

@@ -46,7 +46,7 @@ def squared_distances(X: Tensor) -> Tensor:
 
 
 def median_heuristic(sq_dist: Tensor) -> Tensor:
-    r"""Median-heuristic bandwidth :math:`\sigma` with :math:`2\sigma^2 = \operatorname{med}_{a \neq b} r^2_{ab} / \log(M + 1)`.
+    r"""Median-heuristic bandwidth: :math:`2\sigma^2 = \operatorname{med}_{a \neq b} r^2_{ab} / \log(M + 1)`.
 
     The median is numpy's (mean of the two middle values) over unordered pairs :math:`a \neq b`, computed on
     detached distances. :math:`2\sigma^2` is floored at the dtype's machine epsilon so that coinciding particles

@@ -22,8 +22,15 @@ def plot_density_contours(ax, targets: Sequence[Target], extent: float = 7.0, n:
     for k, target in enumerate(targets):
         with torch.no_grad():
             dens = target(grid).exp().reshape(n, n)
-        ax.contour(xx.numpy(), yy.numpy(), dens.numpy(), levels=6, colors=_COLOURS[k % len(_COLOURS)],
-                   linewidths=0.8, alpha=0.8)
+        ax.contour(
+            xx.numpy(),
+            yy.numpy(),
+            dens.numpy(),
+            levels=6,
+            colors=_COLOURS[k % len(_COLOURS)],
+            linewidths=0.8,
+            alpha=0.8,
+        )
     ax.set_xlim(-extent, extent)
     ax.set_ylim(-extent, extent)
     ax.set_aspect("equal")

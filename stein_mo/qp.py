@@ -41,7 +41,9 @@ def check_gramian(G: Tensor, name: str = "G") -> None:
         raise ValueError(f"{name} has non-finite entries")
 
 
-def min_norm_weights(G: Tensor, *, backend: str = "wolfe", tol: float | None = None, max_iter: int | None = None) -> Tensor:
+def min_norm_weights(
+    G: Tensor, *, backend: str = "wolfe", tol: float | None = None, max_iter: int | None = None
+) -> Tensor:
     r"""Exact minimiser of :math:`w^\top G w` over the simplex, batched: (…, K, K) → (…, K).
 
     ``backend="wolfe"`` (default) is torch-native and runs on the input's device; the work is done in float64
@@ -64,8 +66,11 @@ def min_norm_weights(G: Tensor, *, backend: str = "wolfe", tol: float | None = N
     Gb = G.reshape(-1, K, K).to(work)
     Gb = 0.5 * (Gb + Gb.transpose(-1, -2))
     scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(work).tiny)
-    w = _wolfe(Gb / scale[:, None, None], tol if tol is not None else 64 * torch.finfo(work).eps * K,
-               max_iter if max_iter is not None else 50 + 20 * K)
+    w = _wolfe(
+        Gb / scale[:, None, None],
+        tol if tol is not None else 64 * torch.finfo(work).eps * K,
+        max_iter if max_iter is not None else 50 + 20 * K,
+    )
     return w.to(G.dtype).reshape(G.shape[:-1])
 
 
@@ -134,6 +139,7 @@ def _cvxpy_weights(G: Tensor) -> Tensor:
         vals, vecs = np.linalg.eigh(0.5 * (g + g.T))
         L = vecs * np.sqrt(np.clip(vals, 0.0, None))  # G = L L^T
         w = cp.Variable(K, nonneg=True)
-        cp.Problem(cp.Minimize(cp.sum_squares(L.T @ w)), [cp.sum(w) == 1]).solve()
+        problem = cp.Problem(cp.Minimize(cp.sum_squares(L.T @ w)), [cp.sum(w) == 1])
+        problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
         out[i] = np.clip(w.value, 0.0, None) / np.clip(w.value, 0.0, None).sum()
     return torch.as_tensor(out, dtype=G.dtype, device=G.device).reshape(G.shape[:-1])

@@ -62,7 +62,9 @@ def scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
     bad = ~torch.isfinite(logp.detach()) | ~torch.isfinite(S).all(-1)
     if bad.any():
         counts = bad.sum(1).tolist()
-        which = "; ".join(f"{_name(t, k)}: {c} of {M} particles" for k, (t, c) in enumerate(zip(targets, counts)) if c)
+        which = "; ".join(
+            f"{_name(t, k)}: {c} of {M} particles" for k, (t, c) in enumerate(zip(targets, counts, strict=False)) if c
+        )
         raise ValueError(f"non-finite log density or score ({which})")
     return logp.detach(), S
 
@@ -113,7 +115,8 @@ def ksd(X: Tensor, score: Tensor, kernel: Kernel | None = None) -> Tensor:
     r"""Squared kernel Stein discrepancy (V-statistic) of the particles against one target.
 
     :math:`\mathrm{KSD}^2 = \frac{1}{M^2} \sum_{a,b} u_p(x_a, x_b)` with the Stein kernel
-    :math:`u_p(x, y) = s(x)^\top s(y) k + s(x)^\top \nabla_y k + s(y)^\top \nabla_x k + \operatorname{tr} \nabla_x \nabla_y k`.
+    :math:`u_p(x, y) = s(x)^\top s(y) k + s(x)^\top \nabla_y k + s(y)^\top \nabla_x k
+    + \operatorname{tr} \nabla_x \nabla_y k`.
     ``score`` is (M, d), or (K, M, d) for K discrepancies at once.
 
     >>> import torch, stein_mo

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["GaussianMixture", "JOINT_MODE", "three_mixtures"]
+__all__ = ["JOINT_MODE", "GaussianMixture", "three_mixtures"]
 
 #: The centre of the region where all three of :func:`three_mixtures` have high density.
 JOINT_MODE = (0.25, 0.25)

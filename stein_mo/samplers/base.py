@@ -35,8 +35,10 @@ def _optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch
         try:
             return OPTIMIZERS[optimizer.lower()]
         except KeyError:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} "
-                             "or pass a torch.optim.Optimizer class") from None
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} "
+                "or pass a torch.optim.Optimizer class"
+            ) from None
     if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
         return optimizer
     raise TypeError(f"optimizer must be a name or a torch.optim.Optimizer class, got {optimizer!r}")
@@ -118,8 +120,13 @@ class Sampler:
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------------------------- loop
-    def init(self, x0: Tensor, optimizer: str | type[torch.optim.Optimizer] = "adam", lr: float = 1e-2,
-             **optimizer_kwargs: Any) -> SamplerState:
+    def init(
+        self,
+        x0: Tensor,
+        optimizer: str | type[torch.optim.Optimizer] = "adam",
+        lr: float = 1e-2,
+        **optimizer_kwargs: Any,
+    ) -> SamplerState:
         """Start a run from particles ``x0`` (M, d); checks shape, finiteness and distinctness."""
         check_particles(x0, "x0")
         check_distinct(x0, "x0")

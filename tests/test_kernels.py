@@ -1,0 +1,87 @@
+"""Kernel terms against autograd on the kernel itself, and the median heuristic against numpy."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import pdist
+
+import stein_mo
+from stein_mo.kernels import median_heuristic, squared_distances
+
+
+def rbf(x, y, sigma):
+    return torch.exp(-((x - y) ** 2).sum() / (2 * sigma**2))
+
+
+def imq(x, y, sigma, beta=-0.5):
+    return (1 + ((x - y) ** 2).sum() / (2 * sigma**2)) ** beta
+
+
+@pytest.mark.parametrize("kernel,fn", [(stein_mo.RBF(0.7), rbf), (stein_mo.IMQ(0.7), imq)])
+def test_terms_match_autograd(kernel, fn):
+    M, d, s = 6, 3, 0.7
+    X = torch.randn(M, d, dtype=torch.float64)
+    terms = kernel(X)
+    K = torch.tensor([[fn(X[a], X[b], s).item() for b in range(M)] for a in range(M)], dtype=torch.float64)
+    rep = torch.zeros(M, d, dtype=torch.float64)
+    trace = 0.0
+    for a in range(M):
+        for b in range(M):
+            xb = X[b].clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(fn(xb, X[a], s), xb)  # grad wrt first argument x_b of k(x_b, x_a)
+            rep[a] += g
+            H = torch.autograd.functional.hessian(lambda z: fn(z[:d], z[d:], s), torch.cat([X[a], X[b]]))
+            trace += H[:d, d:].diagonal().sum().item()
+    torch.testing.assert_close(terms.matrix, K, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(terms.repulsion, rep, rtol=1e-10, atol=1e-12)
+    assert abs(terms.trace.item() - trace) <= 1e-10 * abs(trace)
+
+
+def test_trace_sign_is_plus_d_over_sigma_squared():
+    # At a = b the RBF trace term is d / sigma^2 > 0 (the seed's "general case" line prints -d/sigma^2).
+    X = torch.tensor([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0]], dtype=torch.float64)
+    terms = stein_mo.RBF(sigma=0.5)(X)
+    assert terms.trace.item() == pytest.approx(2 * 3 / 0.25, rel=1e-12)
+
+
+@pytest.mark.parametrize("M", [2, 3, 10, 51])
+def test_median_heuristic_matches_numpy(M):
+    X = torch.randn(M, 4, dtype=torch.float64)
+    sigma = median_heuristic(squared_distances(X))
+    expect = np.median(pdist(X.numpy(), "sqeuclidean")) / np.log(M + 1)
+    assert (2 * sigma**2).item() == pytest.approx(expect, rel=1e-12)
+
+
+def test_median_floor_on_identical_particles():
+    sigma = median_heuristic(squared_distances(torch.zeros(5, 2)))
+    assert torch.isfinite(sigma) and sigma > 0
+    terms = stein_mo.RBF()(torch.zeros(5, 2))
+    assert torch.isfinite(terms.matrix).all() and torch.isfinite(terms.trace)
+
+
+def test_fixed_sigma_is_used_as_given():
+    X = torch.randn(20, 2)
+    assert stein_mo.RBF(sigma=2.5)(X).bandwidth.item() == 2.5
+
+
+def test_bandwidth_is_detached():
+    X = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    assert not stein_mo.RBF()(X).bandwidth.requires_grad
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_sigma(bad):
+    with pytest.raises(ValueError, match="sigma"):
+        stein_mo.RBF(sigma=bad)
+
+
+def test_bad_beta():
+    with pytest.raises(ValueError, match="beta"):
+        stein_mo.IMQ(beta=0.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_and_dtype_follow_input(device, dtype):
+    X = torch.randn(16, 3, dtype=dtype, device=device)
+    for term in stein_mo.RBF()(X):
+        assert term.device.type == device.type and term.dtype == dtype

@@ -1,0 +1,136 @@
+"""The simplex QP against cvxpy, closed forms and its KKT conditions."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import torch
+
+import stein_mo
+
+
+def random_gramian(rng, K, rank, n, log_scale=3.0):
+    J = rng.standard_normal((K, rank)) @ rng.standard_normal((rank, n))
+    J *= 10.0 ** rng.uniform(-log_scale, log_scale, size=(K, 1))
+    return torch.from_numpy(J @ J.T), J
+
+
+def cvxpy_objective(J):
+    w = cp.Variable(J.shape[0], nonneg=True)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(J.T @ w)), [cp.sum(w) == 1])
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return float(prob.value)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_matches_cvxpy_on_hundreds_of_gramians():
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for trial in range(300):
+        K = int(rng.integers(2, 13))
+        rank = int(rng.integers(1, K + 1)) if trial % 2 else K  # half rank-deficient
+        G, J = random_gramian(rng, K, rank, n=int(rng.integers(rank, 3 * K + 1)))
+        w = stein_mo.min_norm_weights(G)
+        assert (w >= 0).all() and abs(w.sum().item() - 1) < 1e-14
+        ours = (w @ G @ w).item()
+        ref = cvxpy_objective(J)
+        worst = max(worst, abs(ours - ref) / G.trace().item())
+    assert worst <= 1e-8
+
+
+def test_kkt_conditions_hold():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        K = int(rng.integers(2, 13))
+        G, _ = random_gramian(rng, K, int(rng.integers(1, K + 1)), n=K)
+        w = stein_mo.min_norm_weights(G)
+        g = G @ w
+        lam = w @ g  # (G w)_i >= w^T G w for all i, with equality on the support
+        assert (g >= lam - 1e-11 * G.diagonal().max()).all()
+
+
+def test_two_point_closed_form():
+    # Sener & Koltun (2018), Alg. 1: gamma = clip(((v2 - v1) . v2) / ||v1 - v2||^2, 0, 1)
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        v = torch.from_numpy(rng.standard_normal((2, 3)))
+        G = v @ v.T
+        gamma = ((v[1] - v[0]) @ v[1] / (v[0] - v[1]).pow(2).sum()).clamp(0, 1)
+        torch.testing.assert_close(stein_mo.min_norm_weights(G), torch.stack([gamma, 1 - gamma]), rtol=0, atol=1e-12)
+
+
+def test_batched_equals_single():
+    rng = np.random.default_rng(3)
+    Gs = torch.stack([random_gramian(rng, 6, int(rng.integers(1, 7)), 6)[0] for _ in range(24)]).reshape(2, 3, 4, 6, 6)
+    batched = stein_mo.min_norm_weights(Gs)
+    assert batched.shape == (2, 3, 4, 6)
+    single = torch.stack([stein_mo.min_norm_weights(G) for G in Gs.reshape(-1, 6, 6)]).reshape(2, 3, 4, 6)
+    torch.testing.assert_close(batched, single, rtol=0, atol=1e-13)
+
+
+def test_zero_in_hull_gives_zero_objective():
+    v = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
+    w = stein_mo.min_norm_weights(v @ v.T)
+    assert (w @ v).norm() < 1e-12
+
+
+def test_duplicate_and_zero_rows():
+    v = torch.tensor([[1.0, 2.0], [1.0, 2.0], [3.0, -1.0], [0.0, 0.0]], dtype=torch.float64)
+    w = stein_mo.min_norm_weights(v @ v.T)
+    assert (w @ v).norm() < 1e-14  # the zero row is the minimiser
+    assert stein_mo.min_norm_weights(torch.zeros(3, 3)).sum().item() == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_extreme_scales():
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        J = rng.standard_normal((5, 8)) * np.array([1e-3, 1e3, 1.0, 1e-3, 1e3])[:, None]
+        G = torch.from_numpy(J @ J.T)
+        w = stein_mo.min_norm_weights(G)
+        assert (w @ G @ w).item() <= cvxpy_objective(J) + 1e-8 * G.trace().item()
+
+
+def test_cvxpy_backend_agrees():
+    rng = np.random.default_rng(5)
+    G = torch.stack([random_gramian(rng, 4, 4, 6)[0] for _ in range(3)])
+    a, b = stein_mo.min_norm_weights(G), stein_mo.min_norm_weights(G, backend="cvxpy")
+    torch.testing.assert_close(
+        torch.einsum("bi,bij,bj->b", a, G, a), torch.einsum("bi,bij,bj->b", b, G, b), rtol=1e-6, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_dtype(device, dtype):
+    rng = np.random.default_rng(6)
+    G64 = torch.stack([random_gramian(rng, 5, 3, 5, log_scale=1)[0] for _ in range(10)])
+    G = G64.to(device=device, dtype=dtype)
+    w = stein_mo.min_norm_weights(G)
+    assert w.device.type == device.type and w.dtype == dtype
+    ref = stein_mo.min_norm_weights(G.double().cpu())
+    obj = torch.einsum("bi,bij,bj->b", w.double().cpu(), G.double().cpu(), w.double().cpu())
+    obj_ref = torch.einsum("bi,bij,bj->b", ref, G.double().cpu(), ref)
+    assert ((obj - obj_ref) <= 1e-6 * G64.diagonal(dim1=1, dim2=2).sum(1)).all()
+
+
+def test_k_equals_one():
+    assert stein_mo.min_norm_weights(torch.tensor([[3.0]])).tolist() == [1.0]
+
+
+@pytest.mark.parametrize(
+    "G,msg",
+    [
+        (torch.zeros(2, 3), "square"),
+        (torch.zeros(0, 0), "empty"),
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), "non-finite"),
+        (torch.ones(3), "square"),
+        (torch.ones(2, 2, dtype=torch.int64), "floating"),
+    ],
+)
+def test_bad_input(G, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        stein_mo.min_norm_weights(G)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend"):
+        stein_mo.min_norm_weights(torch.eye(2), backend="quadprog")
