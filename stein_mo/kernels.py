@@ -54,11 +54,9 @@ def median_heuristic(sq_dist: Tensor) -> Tensor:
     """
     D = sq_dist.detach()
     M = D.shape[0]
-    flat = D.masked_fill(torch.eye(M, dtype=torch.bool, device=D.device), -math.inf).flatten()
-    n = M * (M - 1)  # ordered off-diagonal pairs; each unordered pair appears twice
-    lo = torch.kthvalue(flat, M + n // 2).values
-    hi = torch.kthvalue(flat, M + n // 2 + 1).values
-    two_sigma_sq = (0.5 * (lo + hi) / math.log(M + 1)).clamp_min(torch.finfo(D.dtype).eps)
+    off = D.flatten()[1:].view(M - 1, M + 1)[:, :-1]  # the M(M-1) off-diagonal entries: each pair twice
+    med = 0.5 * (off.median() - (-off).median())  # mean of the lower and upper middle values
+    two_sigma_sq = (med / math.log(M + 1)).clamp_min(torch.finfo(D.dtype).eps)
     return (0.5 * two_sigma_sq).sqrt()
 
 
@@ -86,6 +84,10 @@ class Kernel:
     def __call__(self, X: Tensor) -> KernelTerms:
         """All kernel terms at the particles ``X`` (M, d)."""
         check_particles(X)
+        return self.terms(X)
+
+    def terms(self, X: Tensor) -> KernelTerms:
+        """:meth:`__call__` without input validation, for the samplers' inner loop."""
         d = X.shape[1]
         r2 = squared_distances(X)
         sigma = self.bandwidth(r2)

@@ -15,6 +15,11 @@ opposed to the current one until :math:`\min_j (G w)_j \ge w^\top G w - \varepsi
 QP. It terminates finitely with an exact answer (up to the linear solves), needs no step size, and works on
 rank-deficient Gramians because the corral, not :math:`G`, must be non-degenerate. All problems of a batch
 advance together, with masks; the loop runs while any of them is unfinished.
+
+For :math:`K \le 4` (the common sampler case) the same bordered system is solved at once for every one of the
+:math:`2^K - 1` supports, with no loop and no device synchronisation: the optimum is the affine minimum-norm
+point of some affinely independent support (Carathéodory), and every candidate is projected onto the simplex
+before its objective is compared, so the smallest objective is the exact minimum.
 """
 
 from __future__ import annotations
@@ -42,11 +47,11 @@ def check_gramian(G: Tensor, name: str = "G") -> None:
 
 
 def min_norm_weights(
-    G: Tensor, *, backend: str = "wolfe", tol: float | None = None, max_iter: int | None = None
+    G: Tensor, *, backend: str = "torch", tol: float | None = None, max_iter: int | None = None
 ) -> Tensor:
     r"""Exact minimiser of :math:`w^\top G w` over the simplex, batched: (…, K, K) → (…, K).
 
-    ``backend="wolfe"`` (default) is torch-native and runs on the input's device; the work is done in float64
+    ``backend="torch"`` (default) is torch-native and runs on the input's device; the work is done in float64
     and cast back to ``G.dtype``. ``backend="cvxpy"`` solves each problem with cvxpy (reference and test
     oracle; slow, CPU only). ``tol`` is the KKT tolerance relative to :math:`\max_i G_{ii}` (default: 64 ×
     float64 machine epsilon × K).
@@ -59,25 +64,63 @@ def min_norm_weights(
     check_gramian(G)
     if backend == "cvxpy":
         return _cvxpy_weights(G)
-    if backend != "wolfe":
-        raise ValueError(f"unknown backend {backend!r}; choose 'wolfe' or 'cvxpy'")
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'cvxpy'")
     K = G.shape[-1]
     work = torch.float64 if G.device.type != "mps" else torch.float32
     Gb = G.reshape(-1, K, K).to(work)
     Gb = 0.5 * (Gb + Gb.transpose(-1, -2))
     scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(work).tiny)
-    w = _wolfe(
-        Gb / scale[:, None, None],
-        tol if tol is not None else 64 * torch.finfo(work).eps * K,
-        max_iter if max_iter is not None else 50 + 20 * K,
-    )
+    Gb = Gb / scale[:, None, None]
+    tol = tol if tol is not None else 64 * torch.finfo(work).eps * K
+    if K <= ENUMERATE_MAX_K:
+        w = _enumerate(Gb, tol)
+    else:
+        w = _wolfe(Gb, tol, max_iter if max_iter is not None else 50 + 20 * K)
     return w.to(G.dtype).reshape(G.shape[:-1])
+
+
+ENUMERATE_MAX_K = 4
+_SUBSETS: dict = {}
+
+
+def _bordered(G: Tensor, S: Tensor) -> Tensor:
+    """The affine min-norm system [[G_SS, 1], [1^T, 0]] with coordinates outside ``S`` pinned to zero.
+
+    ``G`` is (..., K, K) and ``S`` (..., K) with the same leading shape.
+    """
+    K = G.shape[-1]
+    eye = torch.eye(K, dtype=G.dtype, device=G.device)
+    A = torch.zeros((*G.shape[:-2], K + 1, K + 1), dtype=G.dtype, device=G.device)
+    A[..., :K, :K] = torch.where(S[..., :, None] & S[..., None, :], G, eye)
+    A[..., :K, K] = S
+    A[..., K, :K] = S
+    return A
+
+
+def _enumerate(G: Tensor, tol: float) -> Tensor:
+    K = G.shape[-1]
+    key = (K, G.device)
+    if key not in _SUBSETS:
+        codes = torch.arange(1, 2**K, device=G.device)
+        _SUBSETS[key] = (codes[:, None] >> torch.arange(K, device=G.device)) & 1 == 1  # (2^K - 1, K)
+    S = _SUBSETS[key]
+    B, n = G.shape[0], S.shape[0]
+    A = _bordered(G[:, None].expand(B, n, K, K), S.expand(B, n, K))  # (B, 2^K - 1, K + 1, K + 1)
+    rhs = torch.zeros(A.shape[:-1], dtype=G.dtype, device=G.device)
+    rhs[..., K] = 1.0
+    alpha, info = torch.linalg.solve_ex(A, rhs)
+    alpha = alpha[..., :K]
+    ok = (info == 0) & torch.isfinite(alpha).all(-1) & (alpha >= -tol).all(-1)
+    w = torch.nan_to_num(alpha, nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
+    w = w / w.sum(-1, keepdim=True).clamp_min(torch.finfo(G.dtype).tiny)
+    obj = ((w @ G) * w).sum(-1).masked_fill(~ok, torch.inf)
+    return w[torch.arange(G.shape[0], device=G.device), obj.argmin(-1)]
 
 
 def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
     B, K = G.shape[:2]
     rows = torch.arange(B, device=G.device)
-    eye = torch.eye(K, dtype=torch.bool, device=G.device)
     j0 = G.diagonal(dim1=-2, dim2=-1).argmin(-1)
     S = torch.zeros(B, K, dtype=torch.bool, device=G.device)
     S[rows, j0] = True
@@ -85,14 +128,9 @@ def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
     done = torch.zeros(B, dtype=torch.bool, device=G.device)
     rhs = torch.zeros(B, K + 1, dtype=G.dtype, device=G.device)
     rhs[:, K] = 1.0
-    A = torch.zeros(B, K + 1, K + 1, dtype=G.dtype, device=G.device)
     for _ in range(max_iter):
         # Minimum-norm point of the corral's affine hull (inactive coordinates pinned to 0).
-        pair = S[:, :, None] & S[:, None, :]
-        A[:, :K, :K] = torch.where(pair, G, eye.to(G.dtype))
-        A[:, :K, K] = S
-        A[:, K, :K] = S
-        alpha = torch.linalg.solve(A, rhs)[:, :K]
+        alpha = torch.linalg.solve(_bordered(G, S), rhs)[:, :K]
         inside = ((alpha > 0) | ~S).all(-1)
         accept = ~done & inside
         minor = ~done & ~inside

@@ -45,6 +45,10 @@ def scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
     [[-1.0, -1.0], [-1.0, -1.0], [-1.0, -1.0]]
     """
     check_particles(X)
+    return _scores(targets, X)
+
+
+def _scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
     M = X.shape[0]
     copies = X.detach().unsqueeze(0).repeat(len(targets), 1, 1).requires_grad_(True)
     with torch.enable_grad():
@@ -59,14 +63,20 @@ def scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
         if not logp.requires_grad:
             raise ValueError("no target's log density depends on the particles (no gradient flows to X)")
         (S,) = torch.autograd.grad(logp.sum(), copies, allow_unused=False)
-    bad = ~torch.isfinite(logp.detach()) | ~torch.isfinite(S).all(-1)
+    if not torch.isfinite(logp.detach().sum() + S.sum()):  # one cheap test; the details only on failure
+        _raise_non_finite(targets, logp.detach(), S)
+    return logp.detach(), S
+
+
+def _raise_non_finite(targets: Sequence[Target], logp: Tensor, S: Tensor) -> None:
+    M = S.shape[1]
+    bad = ~torch.isfinite(logp) | ~torch.isfinite(S).all(-1)
     if bad.any():
         counts = bad.sum(1).tolist()
         which = "; ".join(
             f"{_name(t, k)}: {c} of {M} particles" for k, (t, c) in enumerate(zip(targets, counts, strict=False)) if c
         )
         raise ValueError(f"non-finite log density or score ({which})")
-    return logp.detach(), S
 
 
 def _directions(terms: KernelTerms, KS: Tensor) -> Tensor:

@@ -134,3 +134,15 @@ def test_bad_input(G, msg):
 def test_unknown_backend():
     with pytest.raises(ValueError, match="backend"):
         stein_mo.min_norm_weights(torch.eye(2), backend="quadprog")
+
+
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_enumeration_and_wolfe_agree(K):
+    from stein_mo.qp import _enumerate, _wolfe
+
+    rng = np.random.default_rng(K)
+    G = torch.stack([random_gramian(rng, K, int(rng.integers(1, K + 1)), K, log_scale=2)[0] for _ in range(200)])
+    G = G / G.diagonal(dim1=1, dim2=2).amax(1)[:, None, None]
+    a, b = _enumerate(G, 1e-13), _wolfe(G, 1e-13, 100)
+    fa, fb = torch.einsum("bi,bij,bj->b", a, G, a), torch.einsum("bi,bij,bj->b", b, G, b)
+    assert (fa - fb).abs().max() < 1e-12

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._checks import check_distinct, check_particles
 from ..kernels import RBF, Kernel, KernelTerms
-from ..stein import Target, ksd_from_terms, scores
+from ..stein import Target, _scores, ksd_from_terms
 
 __all__ = ["RunResult", "Sampler", "SamplerState"]
 
@@ -137,8 +137,8 @@ class Sampler:
         """One update of ``state`` in place; returns this step's diagnostics (also appended to its history)."""
         X = state.particles
         before = X.detach().clone()
-        logp, S = scores(self.targets, before)
-        terms = self.kernel(before)
+        logp, S = _scores(self.targets, before)
+        terms = self.kernel.terms(before)
         phi, info = self.direction(terms, S)
         if ksd and "ksd" not in info:
             info["ksd"] = ksd_from_terms(terms, S)

@@ -50,7 +50,7 @@ class MTSGD(Sampler):
         U = _gramian(terms, S, KS)
         G = U if self.gramian == "exact" else _normalized_gramian(terms, S)
         w = min_norm_weights(G) if len(self.targets) > 1 else torch.ones(1, dtype=S.dtype, device=S.device)
-        return torch.einsum("k,kmd->md", w, phi), {"weights": w, "ksd": U.diagonal()}
+        return (w[:, None, None] * phi).sum(0), {"weights": w, "ksd": U.diagonal()}
 
     def __repr__(self) -> str:
         return f"MTSGD(K={len(self.targets)}, kernel={self.kernel!r}, gramian={self.gramian!r})"
