@@ -51,6 +51,13 @@ def check_scores(X: Tensor, scores: Tensor) -> None:
     if scores.shape[0] < 1:
         raise ValueError("scores hold no target (K = 0)")
     if not torch.isfinite(scores).all():
-        counts = (~torch.isfinite(scores)).any(dim=2).sum(dim=1).tolist()
-        which = ", ".join(f"target {k}: {c} particle(s)" for k, c in enumerate(counts) if c)
-        raise ValueError(f"scores are not finite ({which})")
+        bad = (~torch.isfinite(scores)).any(dim=2)
+        raise_non_finite("scores are not finite", bad, [f"target {k}" for k in range(len(bad))])
+
+
+def raise_non_finite(what: str, bad: Tensor, labels: list[str]) -> None:
+    """Raise ``what``, naming each target (row of ``bad`` (K, M)) and how many of its particles are affected."""
+    M = bad.shape[1]
+    counts = bad.sum(1).tolist()
+    which = "; ".join(f"{label}: {c} of {M} particles" for label, c in zip(labels, counts, strict=True) if c)
+    raise ValueError(f"{what} ({which})")

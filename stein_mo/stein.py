@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_particles, check_scores
+from ._checks import check_particles, check_scores, raise_non_finite
 from .kernels import RBF, Kernel, KernelTerms
 
 __all__ = ["ksd", "normalized_gramian", "scores", "stein_directions", "stein_gramian"]
@@ -69,14 +69,9 @@ def _scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _raise_non_finite(targets: Sequence[Target], logp: Tensor, S: Tensor) -> None:
-    M = S.shape[1]
     bad = ~torch.isfinite(logp) | ~torch.isfinite(S).all(-1)
-    if bad.any():
-        counts = bad.sum(1).tolist()
-        which = "; ".join(
-            f"{_name(t, k)}: {c} of {M} particles" for k, (t, c) in enumerate(zip(targets, counts, strict=False)) if c
-        )
-        raise ValueError(f"non-finite log density or score ({which})")
+    if bad.any():  # otherwise the sum merely overflowed
+        raise_non_finite("non-finite log density or score", bad, [_name(t, k) for k, t in enumerate(targets)])
 
 
 def _directions(terms: KernelTerms, KS: Tensor) -> Tensor:
