@@ -23,12 +23,15 @@ PRIOR_SCALE = 5.0  # the seed's initial distribution, used as a prior by both li
 
 
 def with_prior(target):
+    """``target`` plus the N(0, 5²) prior of pyro's model; keeps a batched target batched."""
     prior = dist.Normal(0.0, PRIOR_SCALE)
 
     def logp(x):
         return target(x) + prior.log_prob(x).sum(-1)
 
     logp.__name__ = target.__name__
+    if getattr(target, "num_targets", None):
+        logp.num_targets = target.num_targets
     return logp
 
 
@@ -45,42 +48,73 @@ def time_ours(sampler, x0, steps):
     return time.perf_counter() - t, result.particles
 
 
-def time_pyro(target, M, steps, device):
+def time_pyro(target, x0, steps, validate=True):
+    """pyro.infer.SVGD on the same target, prior and starting particles; ``validate=False`` is pyro's fastest."""
     pyro.clear_param_store()
+    pyro.enable_validation(validate)
+    M, d = x0.shape
 
     def model():
-        x = pyro.sample("x", dist.Normal(torch.zeros(2, device=device), PRIOR_SCALE).to_event(1))
+        x = pyro.sample("x", dist.Normal(torch.zeros(d, device=x0.device), PRIOR_SCALE).to_event(1))
         pyro.factor("target", target(x))
 
+    pyro.param("svgd_particles", x0.reshape(-1).clone())  # the guide's flat particle vector (one site: row-major)
     svgd = pyro.infer.SVGD(model, pyro.infer.RBFSteinKernel(), pyro.optim.Adam({"lr": 3e-2}), M, 0, mode="multivariate")
-    svgd.step()  # initialises the particles (drawn from the prior)
-    sync(device)
+    sync(x0.device)
     t = time.perf_counter()
     for _ in range(steps):
         svgd.step()
-    sync(device)
+    sync(x0.device)
     elapsed = time.perf_counter() - t
-    return elapsed, pyro.param("svgd_particles").unconstrained().detach().reshape(M, 2)
+    pyro.enable_validation(True)
+    return elapsed, pyro.param("svgd_particles").unconstrained().detach().reshape(M, d)
+
+
+def best_of(runs, repeats=3):
+    """Interleave the contenders ``repeats`` times (after one untimed warm-up each); keep each one's best time."""
+    best, out = {}, {}
+    for r in range(repeats + 1):
+        for name, fn in runs.items():
+            t, x = fn()
+            if r:
+                best[name], out[name] = min(best.get(name, t), t), x
+    return best, out
 
 
 def bench_vs_pyro(device, M=50, steps=1000):
-    targets = [with_prior(t) for t in three_mixtures()]
+    mixtures = three_mixtures()
+    targets = [with_prior(t) for t in mixtures]
+    stacked = with_prior(three_mixtures(stacked=True))
     x0 = (PRIOR_SCALE * torch.randn(M, 2, generator=torch.Generator().manual_seed(0))).to(device)
-    t_pyro, xp = time_pyro(targets[0], M, steps, device)
-    t_svgd, xs = time_ours(stein_mo.SVGD(targets[0]), x0, steps)
-    t_mt, _ = time_ours(stein_mo.MTSGD(targets), x0, steps)
+    best, out = best_of(
+        {
+            "pyro": lambda: time_pyro(targets[0], x0, steps),
+            "pyro_fast": lambda: time_pyro(targets[0], x0, steps, validate=False),
+            "svgd": lambda: time_ours(stein_mo.SVGD(targets[0]), x0, steps),
+            "mt_list": lambda: time_ours(stein_mo.MTSGD(targets), x0, steps),
+            "mt": lambda: time_ours(stein_mo.MTSGD(stacked), x0, steps),
+        }
+    )
+    t_pyro, t_pyro_fast, t_svgd, t_mt_list, t_mt = (best[k] for k in ("pyro", "pyro_fast", "svgd", "mt_list", "mt"))
+    xp, xs = out["pyro"], out["svgd"]
     rows = {
-        "pyro.infer.SVGD, 1 target": t_pyro,
+        "pyro.infer.SVGD, 1 target (validation on, pyro's default)": t_pyro,
+        "pyro.infer.SVGD, 1 target (validation off)": t_pyro_fast,
         "stein_mo.SVGD, 1 target": t_svgd,
-        "stein_mo.MTSGD, 3 targets": t_mt,
+        "stein_mo.MTSGD, 3 targets as a list": t_mt_list,
+        "stein_mo.MTSGD, 3 targets batched (stacked)": t_mt,
     }
-    print(f"\n{M} particles, {steps} Adam steps, mixture target(s), device={device}")
+    print(f"\n{M} particles, {steps} Adam steps, mixture target(s) + N(0, 5^2) prior, best of 3, device={device}")
     for name, t in rows.items():
-        print(f"  {name:<28} {t:7.3f} s  ({1e3 * t / steps:.3f} ms/step)")
-    print(f"  ratio pyro SVGD / stein_mo SVGD       = {t_pyro / t_svgd:6.2f}x  (issue asks >= 5x)")
-    print(f"  ratio pyro SVGD (K=1) / MT-SGD (K=3)  = {t_pyro / t_mt:6.2f}x  (issue asks >= 3x)")
-    print(f"  posterior mean, pyro {xp.mean(0).tolist()}  stein_mo {xs.mean(0).tolist()}")
-    return {"pyro_svgd_s": t_pyro, "svgd_s": t_svgd, "mtsgd_s": t_mt}
+        print(f"  {name:<58} {t:7.3f} s  ({1e3 * t / steps:.3f} ms/step)")
+    for name, ours, goal in (("SVGD", t_svgd, 5), ("MT-SGD K=3 batched", t_mt, 3), ("MT-SGD K=3 list", t_mt_list, 3)):
+        print(
+            f"  pyro SVGD (K=1) / {name:<19} = {t_pyro / ours:5.2f}x   validation off: {t_pyro_fast / ours:5.2f}x"
+            f"   (issue asks >= {goal}x)"
+        )
+    print(f"  same start, mean after {steps} steps: pyro {xp.mean(0).tolist()}  stein_mo {xs.mean(0).tolist()}")
+    keys = ("pyro_svgd_s", "pyro_svgd_novalidate_s", "svgd_s", "mtsgd_list_s", "mtsgd_s")
+    return dict(zip(keys, rows.values(), strict=True))
 
 
 def bench_moo_vs_mt(device, M=100, steps=500):

@@ -4,7 +4,7 @@ from . import problems
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
 from .qp import min_norm_weights
 from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
-from .stein import ksd, normalized_gramian, scores, stein_directions, stein_gramian
+from .stein import ksd, normalized_gramian, num_batched, scores, stein_directions, stein_gramian
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,7 @@ __all__ = [
     "median_heuristic",
     "min_norm_weights",
     "normalized_gramian",
+    "num_batched",
     "problems",
     "scores",
     "stein_directions",

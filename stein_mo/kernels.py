@@ -41,8 +41,7 @@ class KernelTerms(NamedTuple):
 def squared_distances(X: Tensor) -> Tensor:
     """(M, M) matrix of squared Euclidean distances, exactly zero on the diagonal."""
     sq = X.pow(2).sum(-1)
-    D = (sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)).clamp_min(0.0)
-    return D.fill_diagonal_(0.0)
+    return torch.addmm(sq[:, None] + sq, X, X.T, alpha=-2.0).clamp_min_(0.0).fill_diagonal_(0.0)
 
 
 def median_heuristic(sq_dist: Tensor) -> Tensor:
@@ -54,8 +53,10 @@ def median_heuristic(sq_dist: Tensor) -> Tensor:
     """
     D = sq_dist.detach()
     M = D.shape[0]
-    off = D.flatten()[1:].view(M - 1, M + 1)[:, :-1]  # the M(M-1) off-diagonal entries: each pair twice
-    med = 0.5 * (off.median() - (-off).median())  # mean of the lower and upper middle values
+    # Sorted, D's M² entries are its M zero diagonal entries, then every pair's value twice; so with P pairs the
+    # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1.
+    flat, P = D.reshape(-1), M * (M - 1) // 2
+    med = 0.5 * (flat.kthvalue(M + P).values + flat.kthvalue(M + P + 1).values)
     two_sigma_sq = (med / math.log(M + 1)).clamp_min(torch.finfo(D.dtype).eps)
     return (0.5 * two_sigma_sq).sqrt()
 
@@ -118,6 +119,17 @@ class RBF(Kernel):
         inv = 1.0 / (2.0 * sigma**2)
         f0 = torch.exp(-r2 * inv)
         return f0, -inv * f0, inv**2 * f0
+
+    def terms(self, X: Tensor) -> KernelTerms:
+        # The generic terms with f' = -f/(2σ²), f'' = f/(4σ⁴) folded in: five (M, M) operations instead of ten.
+        r2 = squared_distances(X)
+        sigma = self.bandwidth(r2)
+        two_a = sigma.pow(-2)  # 1/σ²
+        K = torch.exp(r2 * (-0.5 * two_a))
+        rows = K.sum(1, keepdim=True)
+        repulsion = torch.addmm(X * rows, K, X, alpha=-1.0) * two_a
+        trace = two_a * (X.shape[1] * rows.sum() - two_a * (K * r2).sum())
+        return KernelTerms(K, repulsion, trace, sigma)
 
 
 class IMQ(Kernel):

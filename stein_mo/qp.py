@@ -66,12 +66,17 @@ def min_norm_weights(
         return _cvxpy_weights(G)
     if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'cvxpy'")
+    return _min_norm_weights(G, tol, max_iter)
+
+
+def _min_norm_weights(G: Tensor, tol: float | None = None, max_iter: int | None = None) -> Tensor:
+    """:func:`min_norm_weights` without input checks, for inner loops that already hold a finite Gramian."""
     K = G.shape[-1]
     work = torch.float64 if G.device.type != "mps" else torch.float32
     Gb = G.reshape(-1, K, K).to(work)
-    Gb = 0.5 * (Gb + Gb.transpose(-1, -2))
-    scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(work).tiny)
-    Gb = Gb / scale[:, None, None]
+    Gb = Gb + Gb.mT
+    scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
+    Gb = Gb / scale[..., None]  # symmetric, largest diagonal entry 1
     tol = tol if tol is not None else 64 * torch.finfo(work).eps * K
     if K <= ENUMERATE_MAX_K:
         w = _enumerate(Gb, tol)
@@ -98,24 +103,33 @@ def _bordered(G: Tensor, S: Tensor) -> Tensor:
     return A
 
 
-def _enumerate(G: Tensor, tol: float) -> Tensor:
-    K = G.shape[-1]
-    key = (K, G.device)
+def _supports(K: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """For every non-empty support S of {0..K-1}: where the bordered system takes G or 1, its fixed entries, and rhs."""
+    key = (K, device, dtype)
     if key not in _SUBSETS:
-        codes = torch.arange(1, 2**K, device=G.device)
-        _SUBSETS[key] = (codes[:, None] >> torch.arange(K, device=G.device)) & 1 == 1  # (2^K - 1, K)
-    S = _SUBSETS[key]
-    B, n = G.shape[0], S.shape[0]
-    A = _bordered(G[:, None].expand(B, n, K, K), S.expand(B, n, K))  # (B, 2^K - 1, K + 1, K + 1)
-    rhs = torch.zeros(A.shape[:-1], dtype=G.dtype, device=G.device)
-    rhs[..., K] = 1.0
-    alpha, info = torch.linalg.solve_ex(A, rhs)
-    alpha = alpha[..., :K]
-    ok = (info == 0) & torch.isfinite(alpha).all(-1) & (alpha >= -tol).all(-1)
-    w = torch.nan_to_num(alpha, nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0)
-    w = w / w.sum(-1, keepdim=True).clamp_min(torch.finfo(G.dtype).tiny)
-    obj = ((w @ G) * w).sum(-1).masked_fill(~ok, torch.inf)
-    return w[torch.arange(G.shape[0], device=G.device), obj.argmin(-1)]
+        codes = torch.arange(1, 2**K, device=device)
+        S = (codes[:, None] >> torch.arange(K, device=device)) & 1 == 1  # (2^K - 1, K)
+        S1 = torch.cat([S, torch.ones_like(S[:, :1])], 1)  # the border row/column is active for every support
+        take = S1[:, :, None] & S1[:, None, :]
+        take[:, K, K] = False  # the border's corner is 0
+        fixed = torch.diag_embed((~S1).to(dtype))  # pinned coordinates: alpha_i = 0
+        rhs = torch.zeros(len(S), K + 1, dtype=dtype, device=device)
+        rhs[:, K] = 1.0
+        _SUBSETS[key] = (take, fixed, rhs)
+    return _SUBSETS[key]
+
+
+def _enumerate(G: Tensor, tol: float) -> Tensor:
+    B, K = G.shape[:2]
+    take, fixed, rhs = _supports(K, G.device, G.dtype)
+    bordered = torch.nn.functional.pad(G, (0, 1, 0, 1), value=1.0)  # [[G, 1], [1, 1]]; the corner comes from fixed
+    alpha, info = torch.linalg.solve_ex(torch.where(take, bordered[:, None], fixed), rhs.expand(B, -1, -1))
+    alpha = alpha[..., :K]  # (B, 2^K - 1, K); singular systems give info > 0 or NaN, both rejected below
+    ok = (alpha >= -tol).all(-1) & (info == 0)
+    w = alpha.clamp_min(0.0)
+    w = w / w.sum(-1, keepdim=True)
+    obj = torch.where(ok, ((w @ G) * w).sum(-1), torch.inf)
+    return w[torch.arange(B, device=G.device), obj.argmin(-1)]
 
 
 def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:

@@ -23,16 +23,35 @@ from torch import Tensor
 from ._checks import check_particles, check_scores, raise_non_finite
 from .kernels import RBF, Kernel, KernelTerms
 
-__all__ = ["ksd", "normalized_gramian", "scores", "stein_directions", "stein_gramian"]
+__all__ = ["ksd", "normalized_gramian", "num_batched", "scores", "stein_directions", "stein_gramian"]
 
 Target = Callable[[Tensor], Tensor]
+"""A log density: (M, d) particles to (M,) unnormalised log densities."""
+
+
+def num_batched(targets: object) -> int | None:
+    """K when ``targets`` is one callable evaluating K targets together, else ``None``.
+
+    Such a *batched target* has an integer attribute ``num_targets`` = K and maps a (K, M, d) tensor to (K, M):
+    target k evaluated on slice k. Its K log densities then cost one evaluation instead of K (see
+    :class:`stein_mo.problems.GaussianMixture` with stacked parameters).
+    """
+    K = getattr(targets, "num_targets", None)
+    if K is None or isinstance(targets, Sequence):
+        return None
+    if not isinstance(K, int) or K < 1 or not callable(targets):
+        raise TypeError(f"a batched target needs a positive integer num_targets and to be callable, got {targets!r}")
+    return K
 
 
 def _name(target: object, k: int) -> str:
+    if num_batched(target) is not None:
+        names = getattr(target, "names", None)
+        return f"target {k} ({names[k] if names else getattr(target, '__name__', type(target).__name__)})"
     return f"target {k} ({getattr(target, '__name__', type(target).__name__)})"
 
 
-def scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
+def scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tensor]:
     r"""Log densities (K, M) and scores :math:`\nabla \log p_k` (K, M, d) of all targets in one backward pass.
 
     Each target sees its own copy of ``X``, so one ``autograd.grad`` of :math:`\sum_k \sum_a \log p_k(x_a)`
@@ -48,34 +67,58 @@ def scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
     return _scores(targets, X)
 
 
-def _scores(targets: Sequence[Target], X: Tensor) -> tuple[Tensor, Tensor]:
+def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tensor]:
     M = X.shape[0]
-    copies = X.detach().unsqueeze(0).repeat(len(targets), 1, 1).requires_grad_(True)
+    batched = num_batched(targets)
+    K = batched or len(targets)
+    # One leaf holding a copy of X per target, so that one backward pass gives each target's score separately.
+    leaf = (X.detach() if K == 1 and not batched else X.detach().expand(K, -1, -1).clone()).requires_grad_(True)
     with torch.enable_grad():
-        logps = []
-        for k, target in enumerate(targets):
-            lp = target(copies[k])
-            if not isinstance(lp, Tensor) or lp.shape != (M,):
-                shape = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
-                raise ValueError(f"{_name(target, k)} returned log densities of shape {shape}, expected ({M},)")
-            logps.append(lp)
-        logp = torch.stack(logps)
+        if batched:
+            logp = targets(leaf)
+            _check_logp(logp, (K, M), "the batched target")
+        else:
+            logps = []
+            for k, (target, x) in enumerate(zip(targets, [leaf] if K == 1 else leaf.unbind(0), strict=True)):
+                lp = target(x)
+                _check_logp(lp, (M,), _name(target, k))
+                logps.append(lp)
+            logp = torch.stack(logps)
         if not logp.requires_grad:
             raise ValueError("no target's log density depends on the particles (no gradient flows to X)")
-        (S,) = torch.autograd.grad(logp.sum(), copies, allow_unused=False)
+        (S,) = torch.autograd.grad(logp.sum(), leaf, allow_unused=False)
+    S = S.view(K, M, -1)
     if not torch.isfinite(logp.detach().sum() + S.sum()):  # one cheap test; the details only on failure
         _raise_non_finite(targets, logp.detach(), S)
     return logp.detach(), S
 
 
+def _check_logp(lp: object, shape: tuple[int, ...], who: str) -> None:
+    if not isinstance(lp, Tensor) or lp.shape != shape:
+        got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
+        raise ValueError(f"{who} returned log densities of shape {got}, expected {shape}")
+
+
 def _raise_non_finite(targets: Sequence[Target], logp: Tensor, S: Tensor) -> None:
     bad = ~torch.isfinite(logp) | ~torch.isfinite(S).all(-1)
     if bad.any():  # otherwise the sum merely overflowed
-        raise_non_finite("non-finite log density or score", bad, [_name(t, k) for k, t in enumerate(targets)])
+        each = [targets] * bad.shape[0] if num_batched(targets) else targets
+        names = [_name(t, k) for k, t in enumerate(each)]
+        raise_non_finite("non-finite log density or score", bad, names)
 
 
 def _directions(terms: KernelTerms, KS: Tensor) -> Tensor:
     return (KS + terms.repulsion) / KS.shape[-2]
+
+
+def _smoothed(terms: KernelTerms, g: Tensor) -> Tensor:
+    r"""The Stein direction of one score field ``g`` (M, d): :math:`(K g + R) / M`.
+
+    Every sampler moves along this: SVGD with :math:`g = s`, MT-SGD with :math:`g = \sum_k w_k s_k` (equal to
+    :math:`\sum_k w_k \phi_k` because the weights sum to one), MOO-SVGD with per-particle weights.
+    """
+    M = g.shape[0]
+    return torch.addmm(terms.repulsion, terms.matrix, g, beta=1 / M, alpha=1 / M)
 
 
 def _gramian(terms: KernelTerms, S: Tensor, KS: Tensor) -> Tensor:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..kernels import KernelTerms
-from ..qp import min_norm_weights
+from ..qp import _min_norm_weights
+from ..stein import _smoothed
 from .base import Sampler
 
 __all__ = ["MOOSVGD"]
@@ -33,6 +34,6 @@ class MOOSVGD(Sampler):
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         Sp = S.transpose(0, 1)  # (M, K, d)
-        w = min_norm_weights(Sp @ Sp.transpose(1, 2))  # (M, K)
+        w = _min_norm_weights(Sp @ Sp.transpose(1, 2))  # (M, K)
         g = (w[:, :, None] * Sp).sum(1)
-        return (terms.matrix @ g + terms.repulsion) / g.shape[0], {"weights": w.mean(0)}
+        return _smoothed(terms, g), {"weights": w.mean(0)}

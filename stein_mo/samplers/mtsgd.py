@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from ..kernels import Kernel, KernelTerms
-from ..qp import min_norm_weights
-from ..stein import Target, _directions, _gramian, _normalized_gramian
+from ..qp import _min_norm_weights
+from ..stein import Target, _gramian, _normalized_gramian, _smoothed
 from .base import Sampler
 
 __all__ = ["MTSGD"]
@@ -38,19 +38,22 @@ class MTSGD(Sampler):
     torch.Size([300, 2])
     """
 
-    def __init__(self, targets: Sequence[Target], kernel: Kernel | None = None, gramian: str = "exact") -> None:
+    def __init__(
+        self, targets: Sequence[Target] | Target, kernel: Kernel | None = None, gramian: str = "exact"
+    ) -> None:
         super().__init__(targets, kernel)
         if gramian not in GRAMIANS:
             raise ValueError(f"gramian must be one of {GRAMIANS}, got {gramian!r}")
         self.gramian = gramian
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        K, M, d = S.shape
         KS = terms.matrix @ S
-        phi = _directions(terms, KS)
         U = _gramian(terms, S, KS)
         G = U if self.gramian == "exact" else _normalized_gramian(terms, S)
-        w = min_norm_weights(G) if len(self.targets) > 1 else torch.ones(1, dtype=S.dtype, device=S.device)
-        return (w[:, None, None] * phi).sum(0), {"weights": w, "ksd": U.diagonal()}
+        w = _min_norm_weights(G) if K > 1 else torch.ones(1, dtype=S.dtype, device=S.device)
+        g = S[0] if K == 1 else (w @ S.view(K, -1)).view(M, d)
+        return _smoothed(terms, g), {"weights": w, "ksd": U.diagonal()}
 
     def __repr__(self) -> str:
-        return f"MTSGD(K={len(self.targets)}, kernel={self.kernel!r}, gramian={self.gramian!r})"
+        return f"MTSGD(K={self.num_targets}, kernel={self.kernel!r}, gramian={self.gramian!r})"

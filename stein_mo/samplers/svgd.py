@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ..kernels import Kernel, KernelTerms
-from ..stein import Target, _directions
+from ..stein import Target, _smoothed
 from .base import Sampler
 
 __all__ = ["SVGD"]
@@ -27,4 +27,4 @@ class SVGD(Sampler):
         super().__init__([target], kernel)
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        return _directions(terms, terms.matrix @ S)[0], {}
+        return _smoothed(terms, S[0]), {}
