@@ -1,10 +1,11 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
-from . import problems
+from . import problems, weighting
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
-from .qp import min_norm_weights
+from .qp import dual_cone_weights, min_norm_weights
 from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
 from .stein import ksd, normalized_gramian, num_batched, scores, stein_directions, stein_gramian
+from .weighting import aggregate, get_weighting
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,9 @@ __all__ = [
     "RunResult",
     "Sampler",
     "SamplerState",
+    "aggregate",
+    "dual_cone_weights",
+    "get_weighting",
     "ksd",
     "median_heuristic",
     "min_norm_weights",
@@ -28,4 +32,5 @@ __all__ = [
     "scores",
     "stein_directions",
     "stein_gramian",
+    "weighting",
 ]

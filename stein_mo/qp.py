@@ -29,7 +29,7 @@ import warnings
 import torch
 from torch import Tensor
 
-__all__ = ["check_gramian", "min_norm_weights"]
+__all__ = ["check_gramian", "dual_cone_weights", "min_norm_weights"]
 
 
 def check_gramian(G: Tensor, name: str = "G") -> None:
@@ -178,6 +178,151 @@ def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
         )
     w = w.clamp_min(0.0)
     return w / w.sum(-1, keepdim=True)
+
+
+def dual_cone_weights(G: Tensor, U: Tensor, *, backend: str = "torch", max_iter: int | None = None) -> Tensor:
+    r"""Weights of the projection of :math:`J^\top u` onto the dual cone of the rows of J, from the Gramian only.
+
+    By seed 003's Proposition 1, :math:`\pi_J(J^\top u) = J^\top v^\star` with
+
+    .. math:: v^\star = \operatorname*{argmin}_{v \ge u} v^\top G v, \qquad G = J J^\top .
+
+    ``G`` is (…, m, m) and ``U`` (…, r, m): r vectors u per Gramian, all solved at once → (…, r, m). This is the
+    QP behind UPGrad and DualProj. The torch backend is an exact active-set method (Lawson & Hanson's NNLS on
+    :math:`z = v - u \ge 0`, in Gramian form), batched with masks; it stops when the KKT conditions hold to a
+    tolerance relative to :math:`\max_i G_{ii}`. ``backend="cvxpy"`` is the reference.
+
+    >>> import torch, stein_mo
+    >>> G = torch.tensor([[1.0, -1.0], [-1.0, 4.0]])  # g1 = (1, 0), g2 = (-1, sqrt(3)) conflict
+    >>> stein_mo.dual_cone_weights(G, torch.eye(2)).tolist()  # g1 projected: add 0.25 g2; g2: add g1
+    [[1.0, 0.25], [1.0, 1.0]]
+    """
+    check_gramian(G)
+    if not isinstance(U, Tensor) or U.ndim < 2 or U.shape[-1] != G.shape[-1] or U.shape[:-2] != G.shape[:-2]:
+        shape = tuple(U.shape) if isinstance(U, Tensor) else type(U).__name__
+        raise ValueError(f"U must have shape (..., r, {G.shape[-1]}) matching G {tuple(G.shape)}, got {shape}")
+    if not torch.isfinite(U).all():
+        raise ValueError("U has non-finite entries")
+    if backend == "cvxpy":
+        return _cvxpy_dual_cone(G, U)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'cvxpy'")
+    return _dual_cone_weights(G, U, max_iter)
+
+
+def _dual_cone_weights(G: Tensor, U: Tensor, max_iter: int | None = None) -> Tensor:
+    m, r = G.shape[-1], U.shape[-2]
+    work = torch.float64 if G.device.type != "mps" else torch.float32
+    Gb = G.reshape(-1, m, m).to(work)
+    Gb = Gb + Gb.mT
+    gscale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
+    Ub = U.reshape(-1, r, m).to(work)
+    uscale = Ub.abs().amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
+    Gn = Gb / gscale[..., None]  # largest diagonal entry 1
+    # Warm starts need every principal submatrix well conditioned, which holds when G itself is (Cauchy interlacing).
+    lam = torch.linalg.eigvalsh(Gn)
+    warm = (lam[:, 0] > 1e-8 * lam[:, -1]).repeat_interleave(r)
+    Gn = Gn.repeat_interleave(r, 0)  # (B r, m, m)
+    Un = (Ub / uscale).reshape(-1, m)  # (B r, m), largest |u_i| 1
+    tol = 64 * torch.finfo(work).eps * m
+    z = _nnqp(Gn, (Gn @ Un[:, :, None])[:, :, 0], tol, max_iter or 10 * m + 50, warm)
+    return ((Un + z).reshape(Ub.shape) * uscale).to(G.dtype).reshape(U.shape)
+
+
+def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses: int = 6) -> Tensor:
+    """argmin_{z >= 0} z^T G z / 2 + q^T z for a batch of PSD ``G`` (B, m, m).
+
+    Where ``warm`` (well-conditioned G), a few primal-dual active-set steps (Hintermüller, Ito & Kunisch, 2002)
+    guess the free set, and the guesses that pass the KKT test are final. Everything else goes through Lawson and
+    Hanson's active-set method (finite, exact, KKT-checked), from the guess or from z = 0. Lawson-Hanson from 0
+    keeps its free columns independent, so it also handles rank-deficient G.
+    """
+    B, m = q.shape
+    rows = torch.arange(B, device=G.device)
+    # Phase 1, primal-dual active set: free = {s_i - mu_i > 0}; re-solve only the problems whose set changed.
+    P = (q < 0) & warm[:, None]  # coordinates whose objective decreases when they leave 0
+    s = torch.zeros_like(q)
+    ok = torch.zeros(B, dtype=torch.bool, device=G.device)  # solve succeeded on the current P
+    todo = rows[warm]
+    for _ in range(guesses if todo.numel() else 0):
+        s_t, info = _masked_solve(G[todo], P[todo], -q[todo])
+        s[todo], ok[todo] = torch.nan_to_num(s_t), info == 0
+        new = (s[todo] - ((G[todo] @ s[todo, :, None])[:, :, 0] + q[todo])) > 0
+        changed = (new != P[todo]).any(-1)
+        P[todo] = new
+        todo = todo[changed]
+        if todo.numel() == 0:
+            break
+    # Exact KKT test of the guesses; those that pass are done, the rest go to Lawson-Hanson from a feasible point.
+    mu = (G @ s[:, :, None])[:, :, 0] + q
+    done = warm & ok & ((s > 0) | ~P).all(-1) & ((mu >= -tol) | P).all(-1)
+    z = torch.where(P, s, 0.0).clamp_min(0.0)
+    P = P & (z > 0)
+    for _ in range(max_iter):
+        if done.all():
+            break
+        # Unconstrained minimiser on the passive set, the other coordinates pinned to 0.
+        s, info = _masked_solve(G, P, -q)
+        singular = info != 0  # only a warm start can hold dependent columns: restart those problems from z = 0
+        if singular.any():
+            P, z = P & ~singular[:, None], z.masked_fill(singular[:, None], 0.0)
+            s = torch.where(singular[:, None], 0.0, s)
+        inside = ((s > 0) | ~P).all(-1)
+        accept, minor = ~done & inside, ~done & ~inside
+        z = torch.where(accept[:, None], s, z)
+        # Major cycle: KKT test on the negative gradient, free the most violating coordinate.
+        grad = -((G @ z[:, :, None])[:, :, 0] + q)
+        gmax, j = grad.masked_fill(P, -torch.inf).max(-1)
+        optimal = gmax <= tol
+        add = accept & ~optimal
+        P[rows[add], j[add]] = True
+        done = done | (accept & optimal)
+        # Minor cycle: largest step towards s that keeps z >= 0; pin the blocking coordinates.
+        if minor.any():
+            blocking = P & (s <= 0)
+            theta = torch.where(blocking, z / (z - s), torch.inf).min(-1)
+            z_new = z + theta.values.clamp(max=1.0)[:, None] * (s - z)
+            drop = (P & (z_new <= 0)) | (torch.nn.functional.one_hot(theta.indices, m).bool() & blocking)
+            z = torch.where(minor[:, None], z_new.masked_fill(drop | ~P, 0.0), z)
+            P = torch.where(minor[:, None], P & ~drop, P)
+    if not done.all():
+        warnings.warn(
+            f"dual_cone_weights: {int((~done).sum())} of {B} problems did not meet the KKT tolerance in {max_iter} "
+            "iterations; their weights are feasible but may be suboptimal",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return z.clamp_min(0.0)
+
+
+def _masked_solve(G: Tensor, P: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Solve G_PP x_P = b_P with x = 0 off P, batched (LU). ``info`` > 0 marks a singular G_PP."""
+    eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
+    A = torch.where(P[:, :, None] & P[:, None, :], G, eye)
+    x, info = torch.linalg.solve_ex(A, torch.where(P, b, 0.0)[:, :, None])
+    return x[:, :, 0], info
+
+
+def _cvxpy_dual_cone(G: Tensor, U: Tensor) -> Tensor:
+    import cvxpy as cp
+    import numpy as np
+
+    m, r = G.shape[-1], U.shape[-2]
+    Gs = G.detach().reshape(-1, m, m).cpu().double().numpy()
+    Us = U.detach().reshape(-1, r, m).cpu().double().numpy()
+    out = np.empty(Us.shape)
+    for b, g in enumerate(Gs):
+        gs = max(np.abs(np.diag(g)).max(), np.finfo(float).tiny)
+        vals, vecs = np.linalg.eigh(0.5 * (g + g.T) / gs)  # well scaled: largest diagonal entry 1
+        L = vecs * np.sqrt(np.clip(vals, 0.0, None))
+        for i, u in enumerate(Us[b]):
+            us = max(np.abs(u).max(), np.finfo(float).tiny)
+            v = cp.Variable(m)
+            cp.Problem(cp.Minimize(cp.sum_squares(L.T @ v)), [v >= u / us]).solve(
+                solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-10
+            )
+            out[b, i] = np.maximum(v.value * us, u)
+    return torch.as_tensor(out, dtype=G.dtype, device=G.device).reshape(U.shape)
 
 
 def _cvxpy_weights(G: Tensor) -> Tensor:

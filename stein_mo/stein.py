@@ -111,14 +111,17 @@ def _directions(terms: KernelTerms, KS: Tensor) -> Tensor:
     return (KS + terms.repulsion) / KS.shape[-2]
 
 
-def _smoothed(terms: KernelTerms, g: Tensor) -> Tensor:
-    r"""The Stein direction of one score field ``g`` (M, d): :math:`(K g + R) / M`.
+def _smoothed(terms: KernelTerms, g: Tensor, total: Tensor | None = None) -> Tensor:
+    r"""The Stein direction of one score field ``g`` (M, d): :math:`(K g + c R) / M`, with ``total`` :math:`c`.
 
-    Every sampler moves along this: SVGD with :math:`g = s`, MT-SGD with :math:`g = \sum_k w_k s_k` (equal to
-    :math:`\sum_k w_k \phi_k` because the weights sum to one), MOO-SVGD with per-particle weights.
+    Every sampler moves along this: SVGD with :math:`g = s`, MT-SGD with :math:`g = \sum_k w_k s_k` and
+    :math:`c = \sum_k w_k` (so that the result is :math:`\sum_k w_k \phi_k`), MOO-SVGD with per-particle weights
+    summing to one. ``total=None`` means :math:`c = 1`.
     """
     M = g.shape[0]
-    return torch.addmm(terms.repulsion, terms.matrix, g, beta=1 / M, alpha=1 / M)
+    if total is None:
+        return torch.addmm(terms.repulsion, terms.matrix, g, beta=1 / M, alpha=1 / M)
+    return torch.addmm(terms.repulsion * total, terms.matrix, g).div_(M)
 
 
 def _gramian(terms: KernelTerms, S: Tensor, KS: Tensor) -> Tensor:

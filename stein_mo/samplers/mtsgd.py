@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from ..kernels import Kernel, KernelTerms
-from ..qp import _min_norm_weights
 from ..stein import Target, _gramian, _normalized_gramian, _smoothed
+from ..weighting import MGDA, Weighting, get_weighting
 from .base import Sampler
 
 __all__ = ["MTSGD"]
@@ -27,6 +27,12 @@ class MTSGD(Sampler):
     r"""MT-SGD over K targets.
 
     ``gramian="exact"`` is the paper's :math:`U` (eq. 3/4, with the trace term's correct sign).
+
+    ``weighting`` turns the Gramian into the weights :math:`w`: ``"mgda"`` (default, the paper's min-norm QP)
+    or any :mod:`stein_mo.weighting` name or object. Because :math:`U` is the Gramian of the :math:`\phi_k` in
+    :math:`\mathcal{H}^d`, seed 003's properties carry over: ``"upgrad"`` gives a direction with
+    :math:`\langle \phi^\star, \phi_k \rangle \ge 0` for every k (no KL divergence increases to first order)
+    that, unlike MGDA's, is linear in rescalings of the targets' directions; ``"mean"`` is plain averaging.
     ``gramian="normalized"`` is what the authors' code computes instead (see
     :func:`stein_mo.normalized_gramian`): per-coordinate normalised scores, kernel-weighted score Gram only. Both
     move the particles along the same :math:`\phi_k`; they differ only in the weights.
@@ -39,21 +45,33 @@ class MTSGD(Sampler):
     """
 
     def __init__(
-        self, targets: Sequence[Target] | Target, kernel: Kernel | None = None, gramian: str = "exact"
+        self,
+        targets: Sequence[Target] | Target,
+        kernel: Kernel | None = None,
+        gramian: str = "exact",
+        weighting: str | Weighting = "mgda",
     ) -> None:
         super().__init__(targets, kernel)
         if gramian not in GRAMIANS:
             raise ValueError(f"gramian must be one of {GRAMIANS}, got {gramian!r}")
         self.gramian = gramian
+        self.weighting = get_weighting(weighting)
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         K, M, d = S.shape
         KS = terms.matrix @ S
         U = _gramian(terms, S, KS)
         G = U if self.gramian == "exact" else _normalized_gramian(terms, S)
-        w = _min_norm_weights(G) if K > 1 else torch.ones(1, dtype=S.dtype, device=S.device)
-        g = S[0] if K == 1 else (w @ S.view(K, -1)).view(M, d)
-        return _smoothed(terms, g), {"weights": w, "ksd": U.diagonal()}
+        if K == 1:  # every weighting gives w = 1 here; this path is exactly SVGD's
+            w = torch.ones(1, dtype=S.dtype, device=S.device)
+            return _smoothed(terms, S[0]), {"weights": w, "ksd": U.diagonal()}
+        w = self.weighting.weights(G)
+        g = (w @ S.view(K, -1)).view(M, d)
+        total = None if isinstance(self.weighting, MGDA) else w.sum()  # MGDA's weights sum to one
+        return _smoothed(terms, g, total), {"weights": w, "ksd": U.diagonal()}
 
     def __repr__(self) -> str:
-        return f"MTSGD(K={self.num_targets}, kernel={self.kernel!r}, gramian={self.gramian!r})"
+        return (
+            f"MTSGD(K={self.num_targets}, kernel={self.kernel!r}, gramian={self.gramian!r}, "
+            f"weighting={self.weighting!r})"
+        )
