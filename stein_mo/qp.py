@@ -222,10 +222,11 @@ def _dual_cone_weights(G: Tensor, U: Tensor, max_iter: int | None = None) -> Ten
     # Warm starts need every principal submatrix well conditioned, which holds when G itself is (Cauchy interlacing).
     lam = torch.linalg.eigvalsh(Gn)
     warm = (lam[:, 0] > 1e-8 * lam[:, -1]).repeat_interleave(r)
-    Gn = Gn.repeat_interleave(r, 0)  # (B r, m, m)
+    if Gn.shape[0] > 1:
+        Gn = Gn.repeat_interleave(r, 0)  # (B r, m, m); one Gramian stays (1, m, m) and broadcasts
     Un = (Ub / uscale).reshape(-1, m)  # (B r, m), largest |u_i| 1
     tol = 64 * torch.finfo(work).eps * m
-    z = _nnqp(Gn, (Gn @ Un[:, :, None])[:, :, 0], tol, max_iter or 10 * m + 50, warm)
+    z = _nnqp(Gn, _gv(Gn, Un), tol, max_iter or 10 * m + 50, warm)
     return ((Un + z).reshape(Ub.shape) * uscale).to(G.dtype).reshape(U.shape)
 
 
@@ -245,16 +246,18 @@ def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses
     ok = torch.zeros(B, dtype=torch.bool, device=G.device)  # solve succeeded on the current P
     todo = rows[warm]
     for _ in range(guesses if todo.numel() else 0):
-        s_t, info = _masked_solve(G[todo], P[todo], -q[todo])
-        s[todo], ok[todo] = torch.nan_to_num(s_t), info == 0
-        new = (s[todo] - ((G[todo] @ s[todo, :, None])[:, :, 0] + q[todo])) > 0
+        Gt, qt = (G if G.shape[0] == 1 else G[todo]), q[todo]
+        s_t, info = _masked_solve(Gt, P[todo], -qt)
+        s_t = torch.nan_to_num(s_t)
+        s[todo], ok[todo] = s_t, info == 0
+        new = (s_t - _gv(Gt, s_t) - qt) > 0
         changed = (new != P[todo]).any(-1)
         P[todo] = new
         todo = todo[changed]
         if todo.numel() == 0:
             break
     # Exact KKT test of the guesses; those that pass are done, the rest go to Lawson-Hanson from a feasible point.
-    mu = (G @ s[:, :, None])[:, :, 0] + q
+    mu = _gv(G, s) + q
     done = warm & ok & ((s > 0) | ~P).all(-1) & ((mu >= -tol) | P).all(-1)
     z = torch.where(P, s, 0.0).clamp_min(0.0)
     P = P & (z > 0)
@@ -271,7 +274,7 @@ def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses
         accept, minor = ~done & inside, ~done & ~inside
         z = torch.where(accept[:, None], s, z)
         # Major cycle: KKT test on the negative gradient, free the most violating coordinate.
-        grad = -((G @ z[:, :, None])[:, :, 0] + q)
+        grad = -(_gv(G, z) + q)
         gmax, j = grad.masked_fill(P, -torch.inf).max(-1)
         optimal = gmax <= tol
         add = accept & ~optimal
@@ -295,12 +298,30 @@ def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses
     return z.clamp_min(0.0)
 
 
+def _gv(G: Tensor, x: Tensor) -> Tensor:
+    """Rows of ``x`` (n, m) times the symmetric G (n, m, m), or (1, m, m) shared by all rows."""
+    return x @ G[0] if G.shape[0] == 1 else (G @ x[:, :, None])[:, :, 0]
+
+
 def _masked_solve(G: Tensor, P: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Solve G_PP x_P = b_P with x = 0 off P, batched (LU). ``info`` > 0 marks a singular G_PP."""
-    eye = torch.eye(G.shape[-1], dtype=G.dtype, device=G.device)
-    A = torch.where(P[:, :, None] & P[:, None, :], G, eye)
-    x, info = torch.linalg.solve_ex(A, torch.where(P, b, 0.0)[:, :, None])
-    return x[:, :, 0], info
+    """Solve G_PP x_P = b_P with x = 0 off P, batched (LU). ``info`` > 0 marks a singular G_PP.
+
+    The systems are compacted to the largest free set k: free coordinates first, padded with pinned ones, so the
+    factorisations cost k³ rather than m³.
+    """
+    n, m = P.shape
+    k = max(int(P.sum(1).max()), 1)
+    order = torch.argsort((~P).to(torch.int8), dim=1, stable=True)[:, :k]  # (n, k): free coordinates first
+    free = P.gather(1, order)
+    Gk = (
+        G[0][order[:, :, None], order[:, None, :]]
+        if G.shape[0] == 1
+        else G.gather(1, order[:, :, None].expand(n, k, m)).gather(2, order[:, None, :].expand(n, k, k))
+    )
+    eye = torch.eye(k, dtype=G.dtype, device=G.device)
+    A = torch.where(free[:, :, None] & free[:, None, :], Gk, eye)
+    xk, info = torch.linalg.solve_ex(A, torch.where(free, b.gather(1, order), 0.0)[:, :, None])
+    return torch.zeros_like(b).scatter(1, order, torch.where(free, xk[:, :, 0], 0.0)), info
 
 
 def _cvxpy_dual_cone(G: Tensor, U: Tensor) -> Tensor:
