@@ -74,6 +74,31 @@ def test_default_mgda_is_exact_and_frank_wolfe_is_the_seeds_approximation():
     assert gaps[1] / obj(exact) < 5e-2  # measured 1.4e-2 after 2000 steps, 1.5e-3 after 20,000
 
 
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_cagrad_and_nash_match_cvxpy():
+    cp = pytest.importorskip("cvxpy")
+    for seed in range(6):
+        g = torch.Generator().manual_seed(seed)
+        m, n = 2 + seed % 4, 3 + seed
+        J = torch.randn(m, n, generator=g, dtype=torch.float64) + 1.5 * torch.randn(
+            1, n, generator=g, dtype=torch.float64
+        )
+        Jn, tight = J.numpy(), dict(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+        # CAGrad, eq. 31 in the primal: max_d min_i g_i.d subject to ||d - g0|| <= c ||g0||
+        d, s = cp.Variable(n), cp.Variable()
+        g0 = Jn.mean(0)
+        cp.Problem(cp.Maximize(s), [Jn @ d >= s, cp.norm(d - g0) <= 0.5 * float((g0**2).sum() ** 0.5)]).solve(**tight)
+        ours = stein_mo.aggregate(J, "cagrad", c=0.5)
+        assert float((J @ ours).min()) >= s.value - 1e-9 * abs(s.value)
+        assert float((ours - torch.as_tensor(d.value)).norm() / ours.norm()) < 1e-5
+        # Nash-MTL, eq. 34: max sum_i log g_i.d subject to ||d|| <= 1
+        d = cp.Variable(n)
+        cp.Problem(cp.Maximize(cp.sum(cp.log(Jn @ d))), [cp.norm(d) <= 1]).solve(**tight, max_iter=500)
+        ours = stein_mo.aggregate(J, "nash")
+        assert float(torch.log(J @ ours).sum()) >= float(torch.log(J @ torch.as_tensor(d.value)).sum()) - 1e-9
+        assert float((ours - torch.as_tensor(d.value)).norm()) < 1e-5
+
+
 # ------------------------------------------------------------------------------------------- properties
 PROPERTY_RANKS = [(5, 8, 5), (5, 8, 3), (6, 4, 4), (1, 7, 1), (4, 9, 1)]
 
@@ -121,7 +146,8 @@ def test_weighted_and_scale_invariant_weights(name, shape):
     d = J.T @ w
     for scale in SCALES:
         Js = scale * J
-        ds = Js.T @ build(name)(Js @ Js.T) / scale  # weights need not be unique when J is rank-deficient
+        ds = Js.T @ build(name)(Js @ Js.T)  # weights need not be unique when J is rank-deficient
+        ds = ds / scale if WEIGHTINGS[name].homogeneous else ds
         assert (ds - d).norm() <= 1e-8 * (d.norm() + 1e-6 * torch.linalg.matrix_norm(J, 2))
 
 

@@ -7,9 +7,11 @@
 from .aligned import AlignedMTL
 from .backward import jacobian, mgda_ub_backward, mtl_backward
 from .base import Weighting
+from .cagrad import CAGrad
 from .dual_cone import DualProj, UPGrad
 from .imtl import IMTLG
 from .mgda import MGDA
+from .nash import NashMTL
 from .pcgrad import PCGrad
 from .registry import WEIGHTINGS, aggregate, get_weighting
 from .simple import Mean, Random
@@ -19,8 +21,10 @@ __all__ = [
     "MGDA",
     "WEIGHTINGS",
     "AlignedMTL",
+    "CAGrad",
     "DualProj",
     "Mean",
+    "NashMTL",
     "PCGrad",
     "Random",
     "UPGrad",

@@ -24,6 +24,8 @@ class Weighting:
     """:math:`c \\mapsto A(\\operatorname{diag}(c) J)` is linear on :math:`c > 0`."""
     weighted: bool = True
     """:math:`A(J)` lies in the row span of J."""
+    homogeneous: bool = True
+    """:math:`A(sJ) = s A(J)` for :math:`s > 0` (False: :math:`A(sJ) = A(J)`, as for Nash-MTL)."""
     batched: bool = True
 
     def __call__(self, G: Tensor) -> Tensor:

@@ -8,9 +8,11 @@ from torch import Tensor
 
 from .aligned import AlignedMTL
 from .base import Weighting
+from .cagrad import CAGrad
 from .dual_cone import DualProj, UPGrad
 from .imtl import IMTLG
 from .mgda import MGDA
+from .nash import NashMTL
 from .pcgrad import PCGrad
 from .simple import Mean, Random
 
@@ -25,6 +27,8 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "imtlg": IMTLG,
     "pcgrad": PCGrad,
     "aligned": AlignedMTL,
+    "cagrad": CAGrad,
+    "nash": NashMTL,
 }
 
 
