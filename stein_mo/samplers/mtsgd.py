@@ -56,6 +56,8 @@ class MTSGD(Sampler):
             raise ValueError(f"gramian must be one of {GRAMIANS}, got {gramian!r}")
         self.gramian = gramian
         self.weighting = get_weighting(weighting)
+        if not isinstance(self.weighting, Weighting):
+            raise TypeError(f"{self.weighting!r} needs the Jacobian itself; MT-SGD only has the Gramian U")
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         K, M, d = S.shape

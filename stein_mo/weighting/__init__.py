@@ -6,9 +6,11 @@
 
 from .aligned import AlignedMTL
 from .backward import jacobian, mgda_ub_backward, mtl_backward
-from .base import Weighting
+from .base import JacobianAggregator, Weighting
 from .cagrad import CAGrad
 from .dual_cone import DualProj, UPGrad
+from .graddrop import GradDrop
+from .gradvac import GradVac
 from .imtl import IMTLG
 from .mgda import MGDA
 from .nash import NashMTL
@@ -23,6 +25,9 @@ __all__ = [
     "AlignedMTL",
     "CAGrad",
     "DualProj",
+    "GradDrop",
+    "GradVac",
+    "JacobianAggregator",
     "Mean",
     "NashMTL",
     "PCGrad",

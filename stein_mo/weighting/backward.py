@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Weighting
+from .base import JacobianAggregator, Weighting
 from .registry import get_weighting
 
 __all__ = ["jacobian", "mgda_ub_backward", "mtl_backward"]
@@ -82,12 +82,12 @@ def mtl_backward(
     losses: Tensor,
     shared_params: Iterable[Tensor],
     task_params: Iterable[Tensor] = (),
-    method: str | Weighting = "upgrad",
+    method: str | Weighting | JacobianAggregator = "upgrad",
     retain_graph: bool = False,
     **options: Any,
 ) -> Tensor:
     """Accumulate :math:`A(J)` into the shared parameters' ``.grad`` and :math:`\\nabla \\sum_k L_k` into the
-    task-specific ones'; returns the weights.
+    task-specific ones'; returns the weights (NaN for GradDrop, which has none).
 
     >>> import torch
     >>> shared = torch.nn.Linear(3, 4)
@@ -107,10 +107,13 @@ def mtl_backward(
             if g is not None:
                 p.grad = g if p.grad is None else p.grad + g
     J = jacobian(losses, shared, retain_graph=retain_graph)
-    G = J @ J.T
-    if not torch.isfinite(G).all():
+    if not torch.isfinite(J).all():
         raise ValueError("the per-task gradients of the shared parameters are not finite")
-    w = get_weighting(method, **options).weights(G)
+    method = get_weighting(method, **options)
+    if isinstance(method, JacobianAggregator):
+        _accumulate(shared, method(J))
+        return torch.full((len(losses),), float("nan"), dtype=J.dtype, device=J.device)  # no weights exist
+    w = method.weights(J @ J.T)
     _accumulate(shared, J.T @ w)
     return w
 

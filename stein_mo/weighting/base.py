@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..qp import check_gramian
 
-__all__ = ["Weighting", "check_preference"]
+__all__ = ["JacobianAggregator", "Weighting", "check_preference"]
 
 
 class Weighting:
@@ -41,6 +41,28 @@ class Weighting:
 
     def reset(self) -> None:
         """Forget any state (a no-op for stateless weightings)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+class JacobianAggregator:
+    """Jacobian (m, n) → update (n,), for the methods that need more than the Gramian (GradDrop).
+
+    Shares :class:`Weighting`'s property flags; it cannot be used inside the samplers, which only have a Gramian.
+    """
+
+    non_conflicting: bool = False
+    linear_under_scaling: bool = False
+    weighted: bool = False
+    homogeneous: bool = True
+
+    def __call__(self, J: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget any state (a no-op for stateless aggregators)."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -7,9 +7,11 @@ from typing import Any
 from torch import Tensor
 
 from .aligned import AlignedMTL
-from .base import Weighting
+from .base import JacobianAggregator, Weighting
 from .cagrad import CAGrad
 from .dual_cone import DualProj, UPGrad
+from .graddrop import GradDrop
+from .gradvac import GradVac
 from .imtl import IMTLG
 from .mgda import MGDA
 from .nash import NashMTL
@@ -18,7 +20,7 @@ from .simple import Mean, Random
 
 __all__ = ["WEIGHTINGS", "aggregate", "get_weighting"]
 
-WEIGHTINGS: dict[str, type[Weighting]] = {
+WEIGHTINGS: dict[str, type[Weighting] | type[JacobianAggregator]] = {
     "mean": Mean,
     "random": Random,
     "mgda": MGDA,
@@ -29,12 +31,14 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "aligned": AlignedMTL,
     "cagrad": CAGrad,
     "nash": NashMTL,
+    "gradvac": GradVac,
+    "graddrop": GradDrop,  # needs J itself: aggregate() only, not inside the samplers
 }
 
 
-def get_weighting(method: str | Weighting, **options: Any) -> Weighting:
-    """A weighting from its name (see ``WEIGHTINGS``) and options, or ``method`` itself if it is one already."""
-    if isinstance(method, Weighting):
+def get_weighting(method: str | Weighting | JacobianAggregator, **options: Any) -> Weighting | JacobianAggregator:
+    """A method from its name (see ``WEIGHTINGS``) and options, or ``method`` itself if it is one already."""
+    if isinstance(method, Weighting | JacobianAggregator):
         if options:
             raise ValueError(f"options {sorted(options)} given with an already built {method!r}")
         return method
@@ -43,8 +47,9 @@ def get_weighting(method: str | Weighting, **options: Any) -> Weighting:
     return WEIGHTINGS[method.lower()](**options)
 
 
-def aggregate(J: Tensor, method: str | Weighting = "upgrad", **options: Any) -> Tensor:
-    r"""Combine the rows of a Jacobian ``J`` (m, n) into one update (n,): :math:`A(J) = J^\top w(J J^\top)`.
+def aggregate(J: Tensor, method: str | Weighting | JacobianAggregator = "upgrad", **options: Any) -> Tensor:
+    r"""Combine the rows of a Jacobian ``J`` (m, n) into one update (n,): :math:`A(J) = J^\top w(J J^\top)`
+    (or the method's own rule, for GradDrop).
 
     >>> import torch, stein_mo
     >>> J = torch.tensor([[1.0, 0.0], [-1.0, 3.0**0.5]])  # two conflicting gradients
@@ -63,4 +68,7 @@ def aggregate(J: Tensor, method: str | Weighting = "upgrad", **options: Any) -> 
     if not G.isfinite().all():  # non-finite J gives non-finite G; overflow alone does not name a row
         bad = (~J.isfinite()).any(1).nonzero().flatten().tolist()
         raise ValueError(f"J has non-finite entries in rows {bad}" if bad else "J @ J.T overflows")
-    return J.T @ get_weighting(method, **options).weights(G)
+    method = get_weighting(method, **options)
+    if isinstance(method, JacobianAggregator):
+        return method(J)
+    return J.T @ method.weights(G)
