@@ -8,8 +8,8 @@ For every pair (i, j), with :math:`\phi_{ij}` the cosine of :math:`g_i^{PC}` and
           \sqrt{1 - \hat\phi_{ij}^2}\big)}{\|g_j\| \sqrt{1 - \hat\phi_{ij}^2}}\, g_j ,
 
 visiting the other gradients in a random order, as PCGrad does; the update is :math:`\sum_i g_i^{PC}`. The
-targets start at 0 (the first call behaves like PCGrad) and stay within :math:`\pm(1 - 10^{-6})`. Only G is needed: the coefficients of
-:math:`g_i^{PC} = \sum_k C_{ik} g_k` carry the whole computation.
+targets start at 0 (the first call behaves like PCGrad) and stay within :math:`\pm(1 - 10^{-6})`. Only G is
+needed: the coefficients of :math:`g_i^{PC} = \sum_k C_{ik} g_k` carry the whole computation.
 """
 
 from __future__ import annotations
