@@ -1,6 +1,6 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
-from . import problems, weighting
+from . import metrics, problems, weighting
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
 from .qp import dual_cone_weights, min_norm_weights
 from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
@@ -25,6 +25,7 @@ __all__ = [
     "get_weighting",
     "ksd",
     "median_heuristic",
+    "metrics",
     "min_norm_weights",
     "normalized_gramian",
     "num_batched",

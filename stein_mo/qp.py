@@ -230,16 +230,22 @@ def _dual_cone_weights(G: Tensor, U: Tensor, max_iter: int | None = None) -> Ten
     return ((Un + z).reshape(Ub.shape) * uscale).to(G.dtype).reshape(U.shape)
 
 
-def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses: int = 6) -> Tensor:
+def _nnqp(
+    G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses: int = 6, ridge: float = 0.0
+) -> Tensor:
     """argmin_{z >= 0} z^T G z / 2 + q^T z for a batch of PSD ``G`` (B, m, m).
 
     Where ``warm`` (well-conditioned G), a few primal-dual active-set steps (Hintermüller, Ito & Kunisch, 2002)
-    guess the free set, and the guesses that pass the KKT test are final. Everything else goes through Lawson and
-    Hanson's active-set method (finite, exact, KKT-checked), from the guess or from z = 0. Lawson-Hanson from 0
-    keeps its free columns independent, so it also handles rank-deficient G.
+    guess the free set, and the guesses that pass the KKT test are final. Everything else goes through the primal
+    active-set method of Lawson and Hanson (finite, KKT-checked), from the guess or from z = 0. When q is in the
+    range of G (the dual-cone QPs) Lawson-Hanson from 0 keeps its free columns independent; otherwise pass a
+    ``ridge`` (relative to G's largest diagonal entry, 1 here), which moves the optimum by about that much.
     """
     B, m = q.shape
     rows = torch.arange(B, device=G.device)
+    if ridge:  # makes every G_PP positive definite: needed when G is singular and q is outside its range (PNG)
+        G = G + ridge * torch.eye(m, dtype=G.dtype, device=G.device)
+    tol = tol * q.abs().amax(-1).clamp_min(1.0)  # (B,): gradients are as large as q, so is their rounding
     # Phase 1, primal-dual active set: free = {s_i - mu_i > 0}; re-solve only the problems whose set changed.
     P = (q < 0) & warm[:, None]  # coordinates whose objective decreases when they leave 0
     s = torch.zeros_like(q)
@@ -258,7 +264,7 @@ def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses
             break
     # Exact KKT test of the guesses; those that pass are done, the rest go to Lawson-Hanson from a feasible point.
     mu = _gv(G, s) + q
-    done = warm & ok & ((s > 0) | ~P).all(-1) & ((mu >= -tol) | P).all(-1)
+    done = warm & ok & ((s > 0) | ~P).all(-1) & ((mu >= -tol[:, None]) | P).all(-1)
     z = torch.where(P, s, 0.0).clamp_min(0.0)
     P = P & (z > 0)
     for _ in range(max_iter):
@@ -266,7 +272,7 @@ def _nnqp(G: Tensor, q: Tensor, tol: float, max_iter: int, warm: Tensor, guesses
             break
         # Unconstrained minimiser on the passive set, the other coordinates pinned to 0.
         s, info = _masked_solve(G, P, -q)
-        singular = info != 0  # only a warm start can hold dependent columns: restart those problems from z = 0
+        singular = info != 0  # with q in the range of G, only a warm start can hold dependent columns: restart
         if singular.any():
             P, z = P & ~singular[:, None], z.masked_fill(singular[:, None], 0.0)
             s = torch.where(singular[:, None], 0.0, s)

@@ -15,12 +15,14 @@ from .imtl import IMTLG
 from .mgda import MGDA
 from .nash import NashMTL
 from .pcgrad import PCGrad
+from .png import PNG, criterion_weights, energy_distance, epo_non_uniformity, weighted_distance
 from .registry import WEIGHTINGS, aggregate, get_weighting
 from .simple import Mean, Random
 
 __all__ = [
     "IMTLG",
     "MGDA",
+    "PNG",
     "WEIGHTINGS",
     "AlignedMTL",
     "CAGrad",
@@ -35,8 +37,12 @@ __all__ = [
     "UPGrad",
     "Weighting",
     "aggregate",
+    "criterion_weights",
+    "energy_distance",
+    "epo_non_uniformity",
     "get_weighting",
     "jacobian",
     "mgda_ub_backward",
     "mtl_backward",
+    "weighted_distance",
 ]
