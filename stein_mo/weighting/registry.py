@@ -14,6 +14,7 @@ from .graddrop import GradDrop
 from .gradvac import GradVac
 from .imtl import IMTLG
 from .mgda import MGDA
+from .moco import MoCo
 from .nash import NashMTL
 from .pcgrad import PCGrad
 from .simple import Mean, Random
@@ -33,6 +34,7 @@ WEIGHTINGS: dict[str, type[Weighting] | type[JacobianAggregator]] = {
     "nash": NashMTL,
     "gradvac": GradVac,
     "graddrop": GradDrop,  # needs J itself: aggregate() only, not inside the samplers
+    "moco": MoCo,  # stateful, needs J
 }
 
 
