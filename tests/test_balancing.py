@@ -156,3 +156,13 @@ def test_rotograd_magnitudes_directions_and_orthogonality():
         roto.backward(losses, z)
         opt.step()
     assert alignment() > before
+
+
+def test_moco_is_not_weighted():
+    # documented weighted = False: the tracked gradients Y mix earlier Jacobians, so Y^T lambda leaves span(J)
+    moco = MoCo(beta=0.5, gamma=0.1)
+    moco(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64))
+    J = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    d = moco(J)
+    coef = torch.linalg.lstsq(J.T, d[:, None]).solution
+    assert (J.T @ coef[:, 0] - d).norm() > 0.1 * d.norm()
