@@ -1,7 +1,9 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
 from . import metrics, problems, weighting
+from .diagnostics import to_inference_data
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
+from .pyro_models import PyroTarget, from_pyro
 from .qp import dual_cone_weights, min_norm_weights
 from .samplers import MOOSVGD, MTSGD, SVGD, RunResult, Sampler, SamplerState
 from .stein import ksd, normalized_gramian, num_batched, scores, stein_directions, stein_gramian
@@ -17,11 +19,13 @@ __all__ = [
     "SVGD",
     "Kernel",
     "KernelTerms",
+    "PyroTarget",
     "RunResult",
     "Sampler",
     "SamplerState",
     "aggregate",
     "dual_cone_weights",
+    "from_pyro",
     "get_weighting",
     "ksd",
     "median_heuristic",
@@ -33,5 +37,6 @@ __all__ = [
     "scores",
     "stein_directions",
     "stein_gramian",
+    "to_inference_data",
     "weighting",
 ]

@@ -17,7 +17,17 @@ def imq(x, y, sigma, beta=-0.5):
     return (1 + ((x - y) ** 2).sum() / (2 * sigma**2)) ** beta
 
 
-@pytest.mark.parametrize("kernel,fn", [(stein_mo.RBF(0.7), rbf), (stein_mo.IMQ(0.7), imq)])
+SCALE = torch.tensor([0.5, 2.0, 1.3], dtype=torch.float64)
+
+
+def scaled_rbf(x, y, sigma):
+    return rbf(x / SCALE, y / SCALE, sigma)
+
+
+@pytest.mark.parametrize(
+    "kernel,fn",
+    [(stein_mo.RBF(0.7), rbf), (stein_mo.IMQ(0.7), imq), (stein_mo.RBF(0.7, scale=SCALE), scaled_rbf)],
+)
 def test_terms_match_autograd(kernel, fn):
     M, d, s = 6, 3, 0.7
     X = torch.randn(M, d, dtype=torch.float64)
@@ -85,3 +95,13 @@ def test_device_and_dtype_follow_input(device, dtype):
     X = torch.randn(16, 3, dtype=dtype, device=device)
     for term in stein_mo.RBF()(X):
         assert term.device.type == device.type and term.dtype == dtype
+
+
+def test_std_scaled_rbf_is_the_fixed_scale_kernel_at_the_particles_std():
+    X = torch.randn(8, 3, dtype=torch.float64) * torch.tensor([0.01, 1.0, 100.0], dtype=torch.float64)
+    a = stein_mo.RBF(scale="std")(X)
+    b = stein_mo.RBF(scale=X.std(0))(X)
+    for u, v in zip(a, b, strict=True):
+        torch.testing.assert_close(u, v)
+    with pytest.raises(ValueError, match="scale"):
+        stein_mo.RBF(scale="mad")

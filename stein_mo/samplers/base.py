@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .._checks import check_distinct, check_particles
 from ..kernels import RBF, Kernel, KernelTerms
+from ..pyro_models import check_same_layout
 from ..stein import Target, _scores, ksd_from_terms, num_batched
 
 __all__ = ["RunResult", "Sampler", "SamplerState"]
@@ -100,6 +101,8 @@ class RunResult:
     particles: Tensor
     history: dict[str, Tensor]
     state: SamplerState
+    samples: dict[str, Tensor] | None = None
+    """For Pyro targets: ``{site: (M, *site_shape)}``, detached and constrained (see :func:`stein_mo.from_pyro`)."""
 
 
 class Sampler:
@@ -116,6 +119,8 @@ class Sampler:
                 if not callable(t):
                     raise TypeError(f"target {k} is not callable: {t!r}")
         self.num_targets = K
+        if K > 1 and not num_batched(targets):
+            check_same_layout(targets)
         if kernel is not None and not isinstance(kernel, Kernel):
             raise TypeError(f"kernel must be a stein_mo kernel (RBF, IMQ, ...), got {kernel!r}")
         self.targets = targets
@@ -204,7 +209,13 @@ class Sampler:
         if checkpoint is not None:
             state.save(checkpoint)
         history = {k: torch.stack([t.cpu() for t in v]) for k, v in state.history.items()}
-        return RunResult(state.particles.detach().clone(), history, state)
+        particles = state.particles.detach().clone()
+        first = self.targets if num_batched(self.targets) else self.targets[0]
+        samples = None
+        if hasattr(first, "constrain"):
+            with torch.no_grad():
+                samples = {k: v.detach() for k, v in first.constrain(particles).items()}
+        return RunResult(particles, history, state, samples)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(K={self.num_targets}, kernel={self.kernel!r})"
