@@ -178,6 +178,9 @@ def test_predictive_and_arviz_export(tmp_path):
     summary = az.summary(idata)
     assert {"rate", "p"} <= {name.split("[")[0] for name in summary.index}
     assert math.isclose(float(summary.loc["rate", "mean"]), float(result.samples["rate"].mean()), rel_tol=1e-2)
-    assert idata.sample_stats["ksd"].shape[:2] == (1, 100)
+    assert idata["sample_stats"]["ksd"].shape[:2] == (1, 100)
     az.plot_trace(idata, var_names=["rate", "p"])
-    az.plot_posterior(idata, var_names=["rate"])
+    if int(az.__version__.split(".")[0]) >= 1:  # arviz 1.x renamed the posterior plot
+        az.plot_dist(idata, var_names=["rate"])
+    else:
+        az.plot_posterior(idata, var_names=["rate"])
