@@ -97,6 +97,30 @@ class Kernel:
         trace = (-2.0 * d * f1 - 4.0 * r2 * f2).sum()
         return KernelTerms(f0, repulsion, trace, sigma)
 
+    def feature_terms(self, U: Tensor, J: Tensor) -> KernelTerms:
+        r"""Terms of the kernel :math:`k(U(x), U(y))` on features :math:`U` (M, K), e.g. objective values, with their
+        Jacobians ``J`` (M, K, d) with respect to the particles; the bandwidth comes from distances between features.
+
+        .. math:: R_a = \sum_b J_b^\top\, 2 f'_{ab} (U_b - U_a), \qquad
+                  t = \sum_{a,b} -2 f'_{ab} \langle J_a, J_b \rangle
+                      - 4 f''_{ab}\, \Delta_{ab}^\top J_a J_b^\top \Delta_{ab},
+
+        with :math:`\Delta_{ab} = U_a - U_b`. Cost :math:`O(M^2 K^2 + M^2 K d)`; no (M, M, d) tensor.
+        """
+        M, K, d = J.shape
+        r2 = squared_distances(U)
+        sigma = self.bandwidth(r2)
+        f0, f1, f2 = self.profile(r2, sigma)
+        W = 2.0 * f1
+        JU = (J * U[:, :, None]).sum(1)  # (M, d): J_b^T U_b
+        A = (W @ J.reshape(M, K * d)).view(M, K, d)  # sum_b W_ab J_b
+        repulsion = W @ JU - (A * U[:, :, None]).sum(1)
+        Gkl = (J.reshape(M * K, d) @ J.reshape(M * K, d).T).view(M, K, M, K).permute(0, 2, 1, 3)  # <J_a,k, J_b,l>
+        delta = U[:, None, :] - U[None, :, :]
+        quad = ((delta[:, :, :, None] * delta[:, :, None, :]) * Gkl).sum((2, 3))
+        trace = (-2.0 * f1 * Gkl.diagonal(dim1=2, dim2=3).sum(-1) - 4.0 * f2 * quad).sum()
+        return KernelTerms(f0, repulsion, trace, sigma)
+
     def matrix(self, X: Tensor) -> Tensor:
         """The (M, M) kernel matrix alone."""
         return self(X).matrix

@@ -105,3 +105,31 @@ def test_std_scaled_rbf_is_the_fixed_scale_kernel_at_the_particles_std():
         torch.testing.assert_close(u, v)
     with pytest.raises(ValueError, match="scale"):
         stein_mo.RBF(scale="mad")
+
+
+def test_feature_kernel_terms_match_autograd():
+    """k(U(x_a), U(x_b)) with U(x) = (sin x0 + x1^2, x0 x2) in R^2: matrix, repulsion and trace by brute force."""
+    M, d, s = 5, 3, 0.9
+
+    def U(x):
+        return torch.stack([torch.sin(x[..., 0]) + x[..., 1] ** 2, x[..., 0] * x[..., 2]], -1)
+
+    X = torch.randn(M, d, dtype=torch.float64)
+    J = torch.stack([torch.autograd.functional.jacobian(U, X[a]) for a in range(M)])  # (M, 2, d)
+    for kernel, fn in ((stein_mo.RBF(s), rbf), (stein_mo.IMQ(s), imq)):
+        terms = kernel.feature_terms(U(X), J)
+        rep = torch.zeros(M, d, dtype=torch.float64)
+        trace = 0.0
+        for a in range(M):
+            for b in range(M):
+                xb = X[b].clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(fn(U(xb), U(X[a]), s), xb)
+                rep[a] += g
+                H = torch.autograd.functional.hessian(
+                    lambda z, fn=fn: fn(U(z[:d]), U(z[d:]), s), torch.cat([X[a], X[b]])
+                )
+                trace += H[:d, d:].diagonal().sum().item()
+        K = torch.tensor([[fn(U(X[a]), U(X[b]), s).item() for b in range(M)] for a in range(M)], dtype=torch.float64)
+        torch.testing.assert_close(terms.matrix, K, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(terms.repulsion, rep, rtol=1e-10, atol=1e-12)
+        assert abs(terms.trace.item() - trace) <= 1e-10 * abs(trace)

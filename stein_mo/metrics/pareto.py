@@ -33,9 +33,25 @@ def non_dominated(F: Tensor | np.ndarray) -> np.ndarray:
     [True, True, False]
     """
     A = _as_points(F)
+    if A.shape[1] == 2:
+        return _non_dominated_2d(A)
     le = (A[:, None, :] <= A[None, :, :]).all(-1)  # le[j, i]: row j is <= row i everywhere
     lt = (A[:, None, :] < A[None, :, :]).any(-1)
     return ~(le & lt).any(0)
+
+
+def _non_dominated_2d(A: np.ndarray) -> np.ndarray:
+    """O(N log N): sorted by (f1, f2), a point is dominated iff an earlier f1-group reached f2 <= its f2, or its
+    own f1-group has a smaller f2."""
+    order = np.lexsort((A[:, 1], A[:, 0]))
+    f1, f2 = A[order, 0], A[order, 1]
+    starts = np.flatnonzero(np.r_[True, f1[1:] != f1[:-1]])  # first index of each f1-group
+    group = np.cumsum(np.r_[True, f1[1:] != f1[:-1]]) - 1
+    best_before = np.r_[np.inf, np.minimum.accumulate(f2[starts])[:-1]]  # min f2 over strictly smaller f1
+    dominated = (best_before[group] <= f2) | (f2 > f2[starts][group])
+    mask = np.empty(len(A), dtype=bool)
+    mask[order] = ~dominated
+    return mask
 
 
 def hypervolume(F: Tensor | np.ndarray, ref: Tensor | np.ndarray | list[float]) -> float:

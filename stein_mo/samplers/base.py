@@ -30,6 +30,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adagrad": torch.optim.Adagrad,
     "rmsprop": torch.optim.RMSprop,
 }
+KERNEL_SPACES = ("particles", "log_densities")
 FUSED = (torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad)  # optimizers with a fused CPU/CUDA kernel
 
 
@@ -106,9 +107,22 @@ class RunResult:
 
 
 class Sampler:
-    """Base class: K targets, a kernel, and :meth:`direction` to be defined by each method."""
+    r"""Base class: K targets, a kernel, and :meth:`direction` to be defined by each method.
 
-    def __init__(self, targets: Sequence[Target] | Target, kernel: Kernel | None = None) -> None:
+    ``bounds=(lower, upper)`` (numbers or (d,) tensors) clamps the particles after every step, as the MOO-SVGD
+    reference does for box-constrained problems. ``kernel_on="log_densities"`` computes the kernel on the vector
+    of negative log densities :math:`(-\log p_k(x))_k` instead of on x (for objective targets: on the objective
+    values, up to the temperature, which the median heuristic absorbs), so that the repulsion spreads the particles
+    in objective space only (the MOO-SVGD reference's choice); see :meth:`Kernel.feature_terms`.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Target] | Target,
+        kernel: Kernel | None = None,
+        bounds: tuple[float | Tensor, float | Tensor] | None = None,
+        kernel_on: str = "particles",
+    ) -> None:
         K = num_batched(targets)
         if K is None:
             targets = list(targets)
@@ -125,12 +139,24 @@ class Sampler:
             raise TypeError(f"kernel must be a stein_mo kernel (RBF, IMQ, ...), got {kernel!r}")
         self.targets = targets
         self.kernel = kernel if kernel is not None else RBF()
+        if bounds is not None:
+            lo, hi = (torch.as_tensor(b, dtype=torch.float64) for b in bounds)
+            if not (lo < hi).all():
+                raise ValueError(f"bounds must satisfy lower < upper everywhere, got {bounds}")
+        self.bounds = bounds
+        if kernel_on not in KERNEL_SPACES:
+            raise ValueError(f"kernel_on must be one of {KERNEL_SPACES}, got {kernel_on!r}")
+        self.kernel_on = kernel_on
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Combine the scores ``S`` (K, M, d) into one (M, d) direction, plus diagnostics."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------------------------------------- loop
+    def _bounds_like(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        lo, hi = self.bounds
+        return torch.as_tensor(lo, dtype=X.dtype, device=X.device), torch.as_tensor(hi, dtype=X.dtype, device=X.device)
+
     def init(
         self,
         x0: Tensor,
@@ -141,6 +167,11 @@ class Sampler:
         """Start a run from particles ``x0`` (M, d); checks shape, finiteness and distinctness."""
         check_particles(x0, "x0")
         check_distinct(x0, "x0")
+        if self.bounds is not None:
+            lo, hi = self._bounds_like(x0)
+            outside = ((x0 < lo) | (x0 > hi)).any(1)
+            if outside.any():
+                raise ValueError(f"{int(outside.sum())} of {len(x0)} initial particles lie outside the bounds")
         X = x0.detach().clone().requires_grad_(True)
         cls = _optimizer_class(optimizer)
         if cls in FUSED and X.device.type in ("cpu", "cuda") and not {"fused", "foreach"} & optimizer_kwargs.keys():
@@ -153,12 +184,18 @@ class Sampler:
         x = X.detach()  # shares storage with X: the optimizer's update shows in x
         before = x.clone()
         logp, S = _scores(self.targets, x)
-        terms = self.kernel.terms(x)
+        if self.kernel_on == "particles":
+            terms = self.kernel.terms(x)
+        else:  # features U = -log p_k(x) (the objectives, for objective targets), Jacobians -S
+            terms = self.kernel.feature_terms(-logp.T, -S.transpose(0, 1))
         phi, info = self.direction(terms, S)
         if ksd and "ksd" not in info:
             info["ksd"] = ksd_from_terms(terms, S)
         X.grad = phi.neg_()
         state.optimizer.step()
+        if self.bounds is not None:  # box constraints: clamp after the step, as the MOO-SVGD reference code does
+            with torch.no_grad():
+                X.clamp_(*self._bounds_like(X))
         info["bandwidth"] = terms.bandwidth
         info["log_density"] = logp.mean(1)
         info["step_norm"] = torch.dist(x, before) / math.sqrt(x.shape[0])

@@ -50,8 +50,10 @@ class MTSGD(Sampler):
         kernel: Kernel | None = None,
         gramian: str = "exact",
         weighting: str | Weighting = "mgda",
+        bounds: tuple | None = None,
+        kernel_on: str = "particles",
     ) -> None:
-        super().__init__(targets, kernel)
+        super().__init__(targets, kernel, bounds, kernel_on)
         if gramian not in GRAMIANS:
             raise ValueError(f"gramian must be one of {GRAMIANS}, got {gramian!r}")
         self.gramian = gramian

@@ -23,8 +23,10 @@ class SVGD(Sampler):
     True
     """
 
-    def __init__(self, target: Target, kernel: Kernel | None = None) -> None:
-        super().__init__([target], kernel)
+    def __init__(
+        self, target: Target, kernel: Kernel | None = None, bounds: tuple | None = None, kernel_on: str = "particles"
+    ) -> None:
+        super().__init__([target], kernel, bounds, kernel_on)
 
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return _smoothed(terms, S[0]), {}
