@@ -15,6 +15,11 @@ from .problems.zdt import ZDT, objective_targets
 from .samplers import MOOSVGD, MTSGD
 
 
+def select(samplers: dict, which: str) -> dict:
+    """The samplers whose name starts with ``which`` ("mt-sgd", "moo-svgd"), or all of them."""
+    return samplers if which == "all" else {k: v for k, v in samplers.items() if k.lower().startswith(which)}
+
+
 def demo_mixture(args: argparse.Namespace) -> dict:
     """Seed 000, Figure 3: MOO-SVGD and both MT-SGD variants on the three mixtures, from the same particles."""
     device = torch.device(args.device)
@@ -26,6 +31,7 @@ def demo_mixture(args: argparse.Namespace) -> dict:
         "MT-SGD (exact U)": MTSGD(targets, gramian="exact"),
         "MT-SGD (normalized)": MTSGD(targets, gramian="normalized"),
     }
+    samplers = select(samplers, args.sampler)
     keep = sorted({0, *(s for s in (250, 500, 1000) if s < args.steps), args.steps})
     centre = torch.tensor(JOINT_MODE, dtype=x0.dtype, device=device)
     snapshots, metrics = {}, {}
@@ -89,7 +95,7 @@ def demo_zdt3(args: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(args.seed)
     x0 = torch.rand(args.particles, zdt.n, generator=gen, dtype=torch.float64).to(device)
     opts = {"bounds": zdt.bounds, "kernel_on": args.kernel_on}
-    samplers = {"MOO-SVGD": MOOSVGD(targets, **opts), "MT-SGD": MTSGD(targets, **opts)}
+    samplers = select({"MOO-SVGD": MOOSVGD(targets, **opts), "MT-SGD": MTSGD(targets, **opts)}, args.sampler)
     F = {"initial": zdt(x0).cpu()}
     metrics = {}
     for name, sampler in samplers.items():
@@ -107,7 +113,7 @@ def demo_zdt3(args: argparse.Namespace) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, len(F), figsize=(4.7 * len(F), 4.2), sharex=True, sharey=True)
     for ax, (name, pts) in zip(axes, F.items(), strict=True):
         ax.plot(front[:, 0], front[:, 1], ".", color="tab:red", ms=1)
         ax.plot(pts[:, 0], pts[:, 1], "o", color="tab:blue", ms=4, mfc="none")
@@ -143,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "problem", choices=["mixture", "zdt3"], help="mixture: seed 000's three Gaussian mixtures; zdt3: Figure 4"
     )
+    demo.add_argument("--sampler", choices=["all", "mt-sgd", "moo-svgd"], default="all", help="which samplers to run")
     demo.add_argument("--particles", type=int, default=50)
     demo.add_argument("--steps", type=int, default=None, help="default: 2000 (mixture), 10000 (zdt3)")
     demo.add_argument("--lr", type=float, default=None, help="Adam learning rate; default 3e-2 (mixture), 5e-4 (zdt3)")

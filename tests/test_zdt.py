@@ -80,3 +80,14 @@ def test_cli_demo_zdt3(tmp_path):
     assert meta["true_front_hypervolume"] == pytest.approx(6.519, abs=1e-3)
     assert (tmp_path / "zdt3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["demo", "zdt3", "--lr", "-1", "--out", str(tmp_path)]) == 2
+
+
+def test_cli_sampler_option(tmp_path):
+    args = ["--steps", "10", "--particles", "6", "--out", str(tmp_path), "--no-progress", "--sampler", "moo-svgd"]
+    assert main(["demo", "zdt3", *args]) == 0
+    assert set(json.loads((tmp_path / "zdt3.json").read_text())["metrics"]) == {"MOO-SVGD"}
+    assert main(["demo", "mixture", *args[:-1], "mt-sgd"]) == 0
+    assert set(json.loads((tmp_path / "mixture.json").read_text())["metrics"]) == {
+        "MT-SGD (exact U)",
+        "MT-SGD (normalized)",
+    }
