@@ -58,3 +58,35 @@ def plot_snapshots(targets: Sequence[Target], rows: dict[str, dict[int, Tensor]]
             ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_reliability(probs: Tensor, labels: Tensor, n_bins: int = 10, closed: str = "right", ax=None, label=None):
+    """Reliability diagram: per-bin accuracy against confidence (bars), the diagonal, and the ECE in the legend.
+
+    Returns the axes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .metrics.calibration import ece, reliability
+
+    r = reliability(probs, labels, n_bins, closed)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    centres = (torch.arange(n_bins, dtype=torch.float64) + 0.5) / n_bins
+    filled = r["count"].cpu() > 0
+    value = ece(probs, labels, n_bins, closed).item()
+    ax.bar(
+        centres[filled],
+        r["accuracy"].cpu()[filled],
+        width=1 / n_bins,
+        alpha=0.6,
+        edgecolor="k",
+        label=f"{label + ': ' if label else ''}ECE {value:.3f}",
+    )
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8)
+    return ax
