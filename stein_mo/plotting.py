@@ -75,12 +75,12 @@ def plot_reliability(probs: Tensor, labels: Tensor, n_bins: int = 10, closed: st
     r = reliability(probs, labels, n_bins, closed)
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    centres = (torch.arange(n_bins, dtype=torch.float64) + 0.5) / n_bins
-    filled = r["count"].cpu() > 0
+    centres = ((torch.arange(n_bins, dtype=torch.float64) + 0.5) / n_bins).numpy()
+    filled = (r["count"].cpu() > 0).numpy()
     value = ece(probs, labels, n_bins, closed).item()
     ax.bar(
         centres[filled],
-        r["accuracy"].cpu()[filled],
+        r["accuracy"].detach().cpu().numpy()[filled],
         width=1 / n_bins,
         alpha=0.6,
         edgecolor="k",
