@@ -1,6 +1,6 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
-from . import metrics, problems, weighting
+from . import data, metrics, problems, weighting
 from .diagnostics import to_inference_data
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
 from .pyro_models import PyroTarget, from_pyro
@@ -24,6 +24,7 @@ __all__ = [
     "Sampler",
     "SamplerState",
     "aggregate",
+    "data",
     "dual_cone_weights",
     "from_pyro",
     "get_weighting",
