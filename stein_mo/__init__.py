@@ -1,6 +1,6 @@
 """stein_mo: particle inference and optimisation over several targets at once (SVGD, MT-SGD, MOO-SVGD)."""
 
-from . import data, metrics, problems, weighting
+from . import data, ensembles, metrics, problems, weighting
 from .diagnostics import to_inference_data
 from .kernels import IMQ, RBF, Kernel, KernelTerms, median_heuristic
 from .pyro_models import PyroTarget, from_pyro
@@ -26,6 +26,7 @@ __all__ = [
     "aggregate",
     "data",
     "dual_cone_weights",
+    "ensembles",
     "from_pyro",
     "get_weighting",
     "ksd",
