@@ -1,6 +1,10 @@
 import pytest
 import torch
 
+# One thread: on a 2-core machine two threads per process made small steps up to 20x slower, and CI may run
+# other work beside the suite.
+torch.set_num_threads(1)
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
