@@ -72,17 +72,37 @@ def min_norm_weights(
 def _min_norm_weights(G: Tensor, tol: float | None = None, max_iter: int | None = None) -> Tensor:
     """:func:`min_norm_weights` without input checks, for inner loops that already hold a finite Gramian."""
     K = G.shape[-1]
-    work = torch.float64 if G.device.type != "mps" else torch.float32
-    Gb = G.reshape(-1, K, K).to(work)
-    Gb = Gb + Gb.mT
-    scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
-    Gb = Gb / scale[..., None]  # symmetric, largest diagonal entry 1
+    work = _work_dtype(G)
+    Gb, _ = _normalized_gramians(G, work)
     tol = tol if tol is not None else 64 * torch.finfo(work).eps * K
     if K <= ENUMERATE_MAX_K:
         w = _enumerate(Gb, tol)
     else:
         w = _wolfe(Gb, tol, max_iter if max_iter is not None else 50 + 20 * K)
     return w.to(G.dtype).reshape(G.shape[:-1])
+
+
+def _work_dtype(G: Tensor) -> torch.dtype:
+    return torch.float64 if G.device.type != "mps" else torch.float32  # MPS has no float64
+
+
+def _normalized_gramians(G: Tensor, work: torch.dtype = torch.float64) -> tuple[Tensor, Tensor]:
+    """The Gramians (…, m, m) as a (B, m, m) batch in ``work`` precision, symmetrised and divided by their largest
+    diagonal entry (floored at the smallest positive number), and those entries (B,)."""
+    m = G.shape[-1]
+    Gb = G.reshape(-1, m, m).to(work)
+    Gb = 0.5 * (Gb + Gb.mT)
+    scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(work).tiny)
+    return Gb / scale[:, None, None], scale
+
+
+def _warn_unfinished(solver: str, done: Tensor, max_iter: int) -> None:
+    warnings.warn(
+        f"{solver}: {int((~done).sum())} of {len(done)} problems did not meet the KKT tolerance in {max_iter} "
+        "iterations; their weights are feasible but may be suboptimal",
+        RuntimeWarning,
+        stacklevel=4,
+    )
 
 
 ENUMERATE_MAX_K = 4
@@ -170,12 +190,7 @@ def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
         if done.all():
             break
     else:
-        warnings.warn(
-            f"min_norm_weights: {int((~done).sum())} of {B} problems did not meet the KKT tolerance in {max_iter} "
-            "iterations; their weights are feasible but may be suboptimal",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        _warn_unfinished("min_norm_weights", done, max_iter)
     w = w.clamp_min(0.0)
     return w / w.sum(-1, keepdim=True)
 
@@ -212,13 +227,10 @@ def dual_cone_weights(G: Tensor, U: Tensor, *, backend: str = "torch", max_iter:
 
 def _dual_cone_weights(G: Tensor, U: Tensor, max_iter: int | None = None) -> Tensor:
     m, r = G.shape[-1], U.shape[-2]
-    work = torch.float64 if G.device.type != "mps" else torch.float32
-    Gb = G.reshape(-1, m, m).to(work)
-    Gb = Gb + Gb.mT
-    gscale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
+    work = _work_dtype(G)
+    Gn, _ = _normalized_gramians(G, work)  # largest diagonal entry 1
     Ub = U.reshape(-1, r, m).to(work)
     uscale = Ub.abs().amax(-1, keepdim=True).clamp_min_(torch.finfo(work).tiny)
-    Gn = Gb / gscale[..., None]  # largest diagonal entry 1
     # Warm starts need every principal submatrix well conditioned, which holds when G itself is (Cauchy interlacing).
     lam = torch.linalg.eigvalsh(Gn)
     warm = (lam[:, 0] > 1e-8 * lam[:, -1]).repeat_interleave(r)
@@ -295,12 +307,7 @@ def _nnqp(
             z = torch.where(minor[:, None], z_new.masked_fill(drop | ~P, 0.0), z)
             P = torch.where(minor[:, None], P & ~drop, P)
     if not done.all():
-        warnings.warn(
-            f"dual_cone_weights: {int((~done).sum())} of {B} problems did not meet the KKT tolerance in {max_iter} "
-            "iterations; their weights are feasible but may be suboptimal",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        _warn_unfinished("dual_cone_weights", done, max_iter)
     return z.clamp_min(0.0)
 
 

@@ -12,11 +12,11 @@ from torch import Tensor
 
 from ..qp import check_gramian
 
-__all__ = ["JacobianAggregator", "Weighting", "check_preference"]
+__all__ = ["JacobianAggregator", "Method", "Weighting", "check_preference"]
 
 
-class Weighting:
-    """Gramian (…, m, m) → weights (…, m); batched over leading dimensions unless ``batched`` is False."""
+class Method:
+    """What every combination method shares: seed 003's property flags, ``reset`` and an exact ``repr``."""
 
     non_conflicting: bool = False
     """:math:`J A(J) \\ge 0` for every J: no objective increases to first order."""
@@ -26,6 +26,18 @@ class Weighting:
     """:math:`A(J)` lies in the row span of J."""
     homogeneous: bool = True
     """:math:`A(sJ) = s A(J)` for :math:`s > 0` (False: :math:`A(sJ) = A(J)`, as for Nash-MTL)."""
+
+    def reset(self) -> None:
+        """Forget any state (a no-op for stateless methods)."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+class Weighting(Method):
+    """Gramian (…, m, m) → weights (…, m); batched over leading dimensions unless ``batched`` is False."""
+
     batched: bool = True
 
     def __call__(self, G: Tensor) -> Tensor:
@@ -39,34 +51,17 @@ class Weighting:
         """:meth:`__call__` without input checks, for inner loops that hold a finite Gramian."""
         raise NotImplementedError
 
-    def reset(self) -> None:
-        """Forget any state (a no-op for stateless weightings)."""
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
+class JacobianAggregator(Method):
+    """Jacobian (m, n) → update (n,), for the methods that need more than the Gramian (GradDrop, MoCo).
 
-
-class JacobianAggregator:
-    """Jacobian (m, n) → update (n,), for the methods that need more than the Gramian (GradDrop).
-
-    Shares :class:`Weighting`'s property flags; it cannot be used inside the samplers, which only have a Gramian.
+    It cannot be used inside the samplers, which only have a Gramian.
     """
 
-    non_conflicting: bool = False
-    linear_under_scaling: bool = False
     weighted: bool = False
-    homogeneous: bool = True
 
     def __call__(self, J: Tensor) -> Tensor:
         raise NotImplementedError
-
-    def reset(self) -> None:
-        """Forget any state (a no-op for stateless aggregators)."""
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
 
 
 def check_preference(pref: Tensor | None, G: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..qp import _min_norm_weights
+from ..qp import _min_norm_weights, _normalized_gramians
 from .base import Weighting
 
 __all__ = ["CAGrad"]
@@ -41,8 +41,7 @@ class CAGrad(Weighting):
 
     def weights(self, G: Tensor) -> Tensor:
         m = G.shape[-1]
-        Gb = G.reshape(-1, m, m).to(torch.float64)
-        Gb = 0.5 * (Gb + Gb.mT)
+        Gb, _ = _normalized_gramians(G)  # the weights do not depend on G's scale
         B = Gb.shape[0]
         mean = torch.full((B, m), 1.0 / m, dtype=Gb.dtype, device=Gb.device)
         a = (Gb @ mean[:, :, None])[:, :, 0]  # G 1/m

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..qp import _min_norm_weights
+from ..qp import _min_norm_weights, _normalized_gramians
 from .base import Weighting
 
 __all__ = ["NashMTL"]
@@ -40,12 +40,9 @@ class NashMTL(Weighting):
 
     def weights(self, G: Tensor) -> Tensor:
         m = G.shape[-1]
-        Gb = G.reshape(-1, m, m).to(torch.float64)
-        Gb = 0.5 * (Gb + Gb.mT)
-        scale = Gb.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(Gb.dtype).tiny)
-        Gn = Gb / scale[:, None, None]  # beta scales as scale^(-1/2); J^T beta is unchanged
+        Gn, scale = _normalized_gramians(G)  # beta scales as scale^(-1/2); J^T beta is unchanged
         w_mgda = _min_norm_weights(Gn)
-        stationary = (w_mgda * (Gn @ w_mgda[:, :, None])[:, :, 0]).sum(-1) <= 1e3 * m * torch.finfo(Gb.dtype).eps
+        stationary = (w_mgda * (Gn @ w_mgda[:, :, None])[:, :, 0]).sum(-1) <= 1e3 * m * torch.finfo(Gn.dtype).eps
         beta = torch.ones_like(w_mgda)
         active = ~stationary
         for _ in range(self.max_iter):
@@ -56,11 +53,11 @@ class NashMTL(Weighting):
             step = torch.linalg.solve(H, grad[:, :, None])[:, :, 0]
             decrement = (grad * step).sum(-1)  # Newton decrement squared
             # fraction-to-the-boundary and Armijo backtracking, in one batched sweep over step lengths
-            alphas = 0.5 ** torch.arange(30, dtype=Gb.dtype, device=Gb.device)
+            alphas = 0.5 ** torch.arange(30, dtype=Gn.dtype, device=Gn.device)
             trial = beta[:, None, :] - alphas[None, :, None] * step[:, None, :]  # (B, 30, m)
             feasible = (trial > 0).all(-1)
             f0 = self._objective(Gn, beta)
-            ft = self._objective(Gn[:, None], trial.clamp_min(torch.finfo(Gb.dtype).tiny))
+            ft = self._objective(Gn[:, None], trial.clamp_min(torch.finfo(Gn.dtype).tiny))
             good = feasible & (ft <= f0[:, None] - 0.25 * alphas * decrement[:, None])
             first = torch.where(good.any(-1), good.float().argmax(-1), alphas.numel() - 1)
             new = trial[torch.arange(len(beta)), first]

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..qp import _min_norm_weights, _nnqp
+from ..qp import _min_norm_weights, _nnqp, _normalized_gramians
 
 __all__ = ["PNG", "criterion_weights", "energy_distance", "epo_non_uniformity", "weighted_distance"]
 
@@ -70,11 +70,10 @@ class PNG:
         self._e0 = mean_sq if self._e0 is None else self.decay * self._e0 + (1 - self.decay) * mean_sq
         control = g > self.gamma * self._e0
         phi = self.alpha * g
-        scale = G.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(G.dtype).tiny)
-        Gs = 0.5 * (G + G.mT)
+        Gn, scale = _normalized_gramians(G)
         q = ((Jb @ fb[:, :, None])[:, :, 0] - phi[:, None]) / scale[:, None]
         tol = 64 * torch.finfo(G.dtype).eps * m
-        lam = _nnqp(Gs / scale[:, None, None], q, tol, 10 * m + 50, control, ridge=1e-12)
+        lam = _nnqp(Gn, q, tol, 10 * m + 50, control, ridge=1e-12)
         lam = torch.where(control[:, None], lam, 0.0)
         v = fb + (lam[:, None, :] @ Jb)[:, 0]
         info = {

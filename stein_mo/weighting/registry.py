@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from .aligned import AlignedMTL
-from .base import JacobianAggregator, Weighting
+from .base import JacobianAggregator, Method, Weighting
 from .cagrad import CAGrad
 from .dual_cone import DualProj, UPGrad
 from .graddrop import GradDrop
@@ -40,7 +40,7 @@ WEIGHTINGS: dict[str, type[Weighting] | type[JacobianAggregator]] = {
 
 def get_weighting(method: str | Weighting | JacobianAggregator, **options: Any) -> Weighting | JacobianAggregator:
     """A method from its name (see ``WEIGHTINGS``) and options, or ``method`` itself if it is one already."""
-    if isinstance(method, Weighting | JacobianAggregator):
+    if isinstance(method, Method):
         if options:
             raise ValueError(f"options {sorted(options)} given with an already built {method!r}")
         return method
