@@ -1,5 +1,37 @@
-"""Particle ensembles of ``nn.Module``: M copies of a network, stacked and run as one vectorised model."""
+"""Particle ensembles of ``nn.Module``: M networks stacked and vectorised, and multi-task training (seed 000, Alg. 2)
+with its baselines."""
 
+from .methods import (
+    METHODS,
+    MOOSVGDEnsemble,
+    MTSGDEnsemble,
+    ParetoMTL,
+    TrainingMethod,
+    WeightedEnsemble,
+    get_method,
+    preference_vectors,
+)
+from .models import lenet, mlp
+from .multitask import MultiTaskEnsemble, task_losses
 from .particles import ParticleEnsemble
+from .training import FitResult, evaluate, fit, noise_variance
 
-__all__ = ["ParticleEnsemble"]
+__all__ = [
+    "METHODS",
+    "FitResult",
+    "MOOSVGDEnsemble",
+    "MTSGDEnsemble",
+    "MultiTaskEnsemble",
+    "ParetoMTL",
+    "ParticleEnsemble",
+    "TrainingMethod",
+    "WeightedEnsemble",
+    "evaluate",
+    "fit",
+    "get_method",
+    "lenet",
+    "mlp",
+    "noise_variance",
+    "preference_vectors",
+    "task_losses",
+]

@@ -52,13 +52,35 @@ class ParticleEnsemble(nn.Module):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         """Every member on the same inputs: outputs with a leading particle dimension M."""
+        return self._vmapped(inputs, None)
+
+    def each(self, *inputs: Tensor) -> Tensor:
+        """Member m on ``inputs[...][m]``: every input carries a leading particle dimension M."""
+        for x in inputs:
+            if x.shape[:1] != (self.num_particles,):
+                raise ValueError(f"each() needs a leading dimension M={self.num_particles}, got {tuple(x.shape)}")
+        return self._vmapped(inputs, 0)
+
+    def _vmapped(self, inputs: tuple[Tensor, ...], in_dim: int | None) -> Tensor:
         params, buffers = self._state()
         base = self._base[0]
 
-        def one(p, b):
-            return functional_call(base, (p, b), inputs)
+        def one(p, b, *xs):
+            return functional_call(base, (p, b), xs)
 
-        return torch.vmap(one, randomness="different")(params, buffers)
+        dims = (0, 0) + (in_dim,) * len(inputs)
+        return torch.vmap(one, in_dims=dims, randomness="different")(params, buffers, *inputs)
+
+    def per_particle(self, grads: list[Tensor]) -> Tensor:
+        """Gradients shaped like :attr:`params` (optionally with leading batch dimensions) as (…, M, P) rows."""
+        lead = grads[0].shape[: grads[0].ndim - self.params[0].ndim]
+        M = self.num_particles
+        return torch.cat([g.reshape(*lead, M, -1) for g in grads], -1)
+
+    def unflatten(self, rows: Tensor) -> list[Tensor]:
+        """Inverse of :meth:`per_particle`: (M, P) rows → tensors shaped like :attr:`params`."""
+        sizes = [p[0].numel() for p in self.params]
+        return [c.reshape(p.shape) for c, p in zip(rows.split(sizes, -1), self.params, strict=True)]
 
     def flat(self) -> Tensor:
         """All parameters as (M, P), differentiable (a concatenation of views of the stacked parameters)."""

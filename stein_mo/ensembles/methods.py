@@ -1,0 +1,383 @@
+r"""Training methods for a :class:`MultiTaskEnsemble`: each turns one minibatch into ``.grad`` (a descent direction)
+on the stacked parameters, for all M members at once; the trainer's optimiser then steps.
+
+Notation: :math:`L_k(m)` the mean loss of task k for member m, :math:`S_k` the (M, P) matrix of its gradients,
+:math:`k_{ab}` a kernel between members and :math:`R_a = \sum_b \nabla_{x_b} k(x_b, x_a)` its repulsion.
+
+=================  ===================================================================================================
+``mt-sgd``         seed 000, Alg. 2. Heads, per task: SVGD, :math:`g^k = K^k S^k_{\beta} - \tau R^k`. Then the encoder,
+                   given the updated heads: :math:`g = \sum_k w_k (K S^k_\alpha) - (\sum_k w_k) \tau R` with
+                   :math:`w = \text{weighting}(Q)`, :math:`Q_{ij} = \sum_{ab} k_{ab} \langle S^i_\alpha(a),
+                   S^j_\alpha(b)\rangle` (the reference code's Gramian; MGDA by default).
+``moo-svgd``       Liu et al. (2021): member-wise MGDA directions :math:`d_a`, then :math:`g = K D - \tau R` on all
+                   parameters with one kernel.
+``ls``             linear scalarisation: encoder :math:`\sum_k L_k / K`, each head its own loss; members independent.
+``mgda`` or any    members independent; encoder :math:`\sum_k w_k(m) S^k_\alpha(m)` with
+Gramian weighting  :math:`w(m) = \text{weighting}(S_\alpha(m) S_\alpha(m)^\top)`, each head its own loss.
+``pareto-mtl``     Lin et al. (2019): member m has preference :math:`u_m`; min-norm over its task gradients and
+                   the active constraints :math:`(u_j - u_m)^\top \hat L > 0` (normalised losses and gradients).
+``deep-ensemble``  single-task models (:class:`MultiTaskEnsemble` with ``shared=False``), each on its own loss.
+=================  ===================================================================================================
+
+The kernel is computed on function outputs (``kernel_on="outputs"``, as the reference code: flattened minibatch
+features for the encoder, logits for each head; :math:`R` is pulled back to the parameters by the Jacobian of
+member a's own outputs) or on the parameters (``"parameters"``, plain SVGD). The drift is :math:`\sum_a k_{am}
+S(a)`, M times SVGD's :math:`\frac1M\sum_a`, so that with a vanishing bandwidth MT-SGD with one task is plain
+gradient descent on every member, at the same learning rate as the baselines. Every task posterior is
+:math:`p_k(\theta) \propto \exp(-N \bar L_k(\theta) / T)` (N training examples, flat prior, temperature T): its
+score is :math:`-N\nabla \bar L_k / T`, and dividing the update by N/T gives the drift on mean-loss gradients and
+:math:`\tau = T/N` on the repulsion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..kernels import RBF, Kernel
+from ..weighting.base import Weighting
+from ..weighting.mgda import MGDA
+from ..weighting.registry import WEIGHTINGS, get_weighting
+from .multitask import MultiTaskEnsemble, task_losses
+from .particles import ParticleEnsemble
+
+__all__ = [
+    "METHODS",
+    "MOOSVGDEnsemble",
+    "MTSGDEnsemble",
+    "ParetoMTL",
+    "TrainingMethod",
+    "WeightedEnsemble",
+    "get_method",
+    "preference_vectors",
+]
+
+KERNEL_ON = ("outputs", "parameters")
+GRAMIANS = ("parameters", "features")
+
+
+class TrainingMethod:
+    """One update rule: :meth:`step` sets ``.grad`` of the model's parameters and returns the (M, K) losses."""
+
+    name = "method"
+    shared = True  # the model it trains has a shared encoder
+    num_data: int | None = None  # training-set size N, set by fit(): the posterior is exp(-N mean loss)
+    temperature = 1.0
+
+    def _tau(self) -> float:
+        if self.num_data is None:
+            raise ValueError(f"{self.name}: set num_data (the training-set size; fit() does it) before step()")
+        return self.temperature / self.num_data
+
+    def step(self, model: MultiTaskEnsemble, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by ``w`` (M,), one weight per member."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(w)
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor, None]:
+        (w,) = ctx.saved_tensors
+        return g * w.view(-1, *[1] * (g.ndim - 1)), None
+
+
+def _set_grads(params: Sequence[Tensor], grads: Sequence[Tensor]) -> None:
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.detach()
+
+
+def _per_task_jacobian(L: Tensor, enc: ParticleEnsemble, retain_graph: bool = True) -> Tensor:
+    """(K, M, P) per-member gradients of each task's loss w.r.t. the encoder, from one backward batched over tasks."""
+    K = L.shape[1]
+    basis = torch.eye(K, dtype=L.dtype, device=L.device)
+    grads = torch.autograd.grad(L.sum(0), list(enc.params), basis, is_grads_batched=True, retain_graph=retain_graph)
+    return enc.per_particle(list(grads))
+
+
+def _head_rows(model: MultiTaskEnsemble, grads: Sequence[Tensor]) -> list[Tensor]:
+    """Split gradients of all head parameters into one (M, P_k) matrix per head."""
+    out, i = [], 0
+    for head in model.heads:
+        n = len(head.params)
+        out.append(head.per_particle(list(grads[i : i + n])))
+        i += n
+    return out
+
+
+def _kernel_terms(kernel: Kernel, kernel_on: str, out: Tensor | Sequence[Tensor], ens: Sequence[ParticleEnsemble]):
+    """Kernel matrix (M, M) and repulsion on the outputs (to pull back) or on the parameters of ``ens``."""
+    if kernel_on == "outputs":
+        outs = [out] if isinstance(out, Tensor) else list(out)
+        M = outs[0].shape[0]
+        rows = torch.cat([o.detach().reshape(M, -1) for o in outs], 1)
+    else:
+        rows = torch.cat([e.flat().detach() for e in ens], 1)
+    return kernel.terms(rows)
+
+
+def _pull_back(outs: Sequence[Tensor], repulsion: Tensor, params: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    r""":math:`J_a^\top R_a` for every member a: one backward with the repulsion as the outputs' cotangent."""
+    sizes = [o[0].numel() for o in outs]
+    cot = [c.reshape(o.shape) for c, o in zip(repulsion.split(sizes, 1), outs, strict=True)]
+    return torch.autograd.grad(list(outs), list(params), cot, retain_graph=True)
+
+
+def _check_kernel_on(kernel_on: str) -> str:
+    if kernel_on not in KERNEL_ON:
+        raise ValueError(f"kernel_on must be one of {KERNEL_ON}, got {kernel_on!r}")
+    return kernel_on
+
+
+def _check_temperature(T: float) -> float:
+    if not (isinstance(T, (int, float)) and math.isfinite(T) and T >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {T!r}")
+    return float(T)
+
+
+def _check_weighting(weighting: str | Weighting) -> Weighting:
+    w = get_weighting(weighting)
+    if not isinstance(w, Weighting) or not w.batched:
+        raise TypeError(
+            f"{w!r} cannot weight all members at once (it needs the Jacobian or keeps one state per model); "
+            "use a batched Gramian weighting such as 'mgda', 'upgrad', 'nash'"
+        )
+    return w
+
+
+class WeightedEnsemble(TrainingMethod):
+    """Independent members. ``weighting=None``: fixed task weights ``task_weights`` (K,) or (M, K), default 1/K,
+    with one backward pass; otherwise weights :math:`w(S_\\alpha(m) S_\\alpha(m)^\\top)` per member."""
+
+    def __init__(self, weighting: str | Weighting | None = None, task_weights: Tensor | None = None) -> None:
+        self.weighting = None if weighting is None else _check_weighting(weighting)
+        self.task_weights = task_weights
+        self.name = "ls" if weighting is None else weighting.lower() if isinstance(weighting, str) else repr(weighting)
+
+    def step(self, model, x, y, optimizer):
+        z = model.encode(x)
+        M, K = model.num_particles, model.num_tasks
+        if self.weighting is None:
+            w = self.task_weights if self.task_weights is not None else torch.full((K,), 1.0 / K)
+            w = w.to(z).expand(M, K)
+            if not model.shared:  # each task's encoders only see that task's loss
+                w = torch.ones_like(w)
+            zs = [_ScaleGrad.apply(z if model.shared else z[k], w[:, k]) for k in range(K)]
+            outs = [head.each(zk) for head, zk in zip(model.heads, zs, strict=True)]
+            L = task_losses(outs, y, model.losses)
+            L.sum().backward()
+            return L.detach()
+        L = task_losses(model.decode(z), y, model.losses)
+        J = _per_task_jacobian(L, model.encoder)  # (K, M, P)
+        G = torch.einsum("kmp,lmp->mkl", J, J)
+        w = self.weighting.weights(G)  # (M, K)
+        _set_grads(model.encoder.params, model.encoder.unflatten(torch.einsum("mk,kmp->mp", w, J)))
+        _set_grads(model.head_parameters(), torch.autograd.grad(L.sum(), model.head_parameters()))
+        return L.detach()
+
+
+def preference_vectors(num_tasks: int, num_particles: int, kind: str = "circle") -> Tensor:
+    """Member-wise preferences (M, K): ``"circle"`` (Pareto MTL, K = 2: unit vectors at angles spread over [0, π/2])
+    or ``"simplex"`` (K = 2: (t, 1 − t), t spread over [0, 1]; K > 2: uniform)."""
+    M, K = num_particles, num_tasks
+    t = torch.linspace(0.0, 1.0, M, dtype=torch.float64) if M > 1 else torch.full((1,), 0.5, dtype=torch.float64)
+    if K != 2:
+        if kind == "circle":
+            raise ValueError("circle preference vectors are defined for two tasks; pass preferences (M, K)")
+        return torch.full((M, K), 1.0 / K, dtype=torch.float64)
+    if kind == "circle":
+        return torch.stack([torch.cos(t * math.pi / 2), torch.sin(t * math.pi / 2)], 1)
+    return torch.stack([t, 1 - t], 1)
+
+
+class ParetoMTL(TrainingMethod):
+    r"""Pareto MTL (Lin et al., 2019). Member m solves
+    :math:`\min \|\sum_k \lambda_k \hat g_k + \sum_{j \in I_m} \beta_j \nabla \hat G_j\|^2` over the simplex,
+    :math:`\hat G_j = (u_j - u_m)^\top \hat L`, active set :math:`I_m = \{j : \hat G_j > 0\}`, with unit task
+    gradients :math:`\hat g_k` and unit-norm losses :math:`\hat L`. The direction :math:`\sum_k c_k \hat g_k`,
+    :math:`c = \lambda + \sum_j \beta_j (u_j - u_m)`, is applied as weights :math:`c_k / \|g_k\|` on the raw
+    gradients, scaled to unit :math:`\ell_1` norm. Batched over members: an inactive constraint's vector is
+    replaced by :math:`\hat g_1`, which leaves the convex hull, and so the problem, unchanged. (The paper's
+    feasibility phase before training is omitted.)
+    """
+
+    name = "pareto-mtl"
+
+    def __init__(self, preferences: Tensor | None = None) -> None:
+        self.preferences = preferences
+
+    def task_weights(self, G: Tensor, L: Tensor) -> Tensor:
+        """Weights (M, K) from per-member Gramians G (M, K, K) of the raw gradients and losses L (M, K)."""
+        M, K = L.shape
+        u = (self.preferences if self.preferences is not None else preference_vectors(K, M)).to(L)
+        if u.shape != (M, K):
+            raise ValueError(f"preferences must be (M, K) = {(M, K)}, got {tuple(u.shape)}")
+        u = u / u.norm(dim=1, keepdim=True)
+        norms = G.diagonal(dim1=1, dim2=2).clamp_min(torch.finfo(G.dtype).tiny).sqrt()
+        Gn = G / (norms[:, :, None] * norms[:, None, :])  # Gramian of the unit gradients
+        Lhat = L / L.norm(dim=1, keepdim=True).clamp_min(torch.finfo(L.dtype).tiny)
+        D = u[None, :, :] - u[:, None, :]  # (m, j, K): u_j - u_m
+        active = (D @ Lhat[:, :, None])[..., 0] > 0  # (M, M); the diagonal (j = m) is 0, never active
+        first = torch.nn.functional.one_hot(torch.zeros((), dtype=torch.long, device=L.device), K).to(L)
+        C = torch.cat([torch.eye(K, dtype=L.dtype, device=L.device).expand(M, K, K),
+                       torch.where(active[:, :, None], D, first)], 1)  # fmt: skip
+        lam = MGDA().weights(C @ Gn @ C.transpose(1, 2))  # (M, K + M)
+        coeff = torch.where(active[:, :, None], D, 0.0)
+        w = lam[:, :K] + lam[:, K:, None].mul(coeff).sum(1) + lam[:, K:].mul(~active).sum(1, keepdim=True) * first
+        w = w / norms  # the QP weighted unit gradients: same direction on the raw ones
+        return w / w.abs().sum(1, keepdim=True)
+
+    def step(self, model, x, y, optimizer):
+        z = model.encode(x)
+        L = task_losses(model.decode(z), y, model.losses)
+        J = _per_task_jacobian(L, model.encoder)
+        w = self.task_weights(torch.einsum("kmp,lmp->mkl", J, J), L.detach())
+        _set_grads(model.encoder.params, model.encoder.unflatten(torch.einsum("mk,kmp->mp", w, J)))
+        _set_grads(model.head_parameters(), torch.autograd.grad(L.sum(), model.head_parameters()))
+        return L.detach()
+
+
+class MTSGDEnsemble(TrainingMethod):
+    r"""MT-SGD for networks (seed 000, Alg. 2); see the module docstring for the update.
+
+    ``gramian="parameters"`` forms :math:`Q` from the per-task gradients with respect to the encoder (K batched
+    backward passes, as the reference code). ``"features"`` forms it from the gradients with respect to the shared
+    features z, :math:`Q_{ij} = \sum_{ab} k_{ab} \langle \partial_{z_a} L_i, \partial_{z_b} L_j\rangle` (the
+    MGDA-UB idea of seed 002: only the heads are differentiated per task), and then needs one backward pass
+    through the encoder for :math:`\sum_k w_k \partial_z L_k` and the repulsion together.
+    """
+
+    name = "mt-sgd"
+
+    def __init__(
+        self,
+        kernel: Kernel | None = None,
+        temperature: float = 1.0,
+        weighting: str | Weighting = "mgda",
+        kernel_on: str = "outputs",
+        gramian: str = "parameters",
+    ) -> None:
+        self.kernel = kernel or RBF()
+        self.temperature = _check_temperature(temperature)
+        self.weighting = _check_weighting(weighting)
+        self.kernel_on = _check_kernel_on(kernel_on)
+        if gramian not in GRAMIANS:
+            raise ValueError(f"gramian must be one of {GRAMIANS}, got {gramian!r}")
+        self.gramian = gramian
+
+    def step(self, model, x, y, optimizer):
+        if not model.shared:
+            raise ValueError("MT-SGD needs a shared encoder (MultiTaskEnsemble(shared=True))")
+        tau, enc, heads = self._tau(), model.encoder, model.heads
+        pull = self.kernel_on == "outputs"
+        z = model.encode(x)
+        # 1. heads: SVGD on each task's head, encoder fixed (eq. 9)
+        outs = model.decode(z.detach())
+        L = task_losses(outs, y, model.losses)
+        head_params = model.head_parameters()
+        S = _head_rows(model, torch.autograd.grad(L.sum(), head_params, retain_graph=True))
+        terms = [_kernel_terms(self.kernel, self.kernel_on, o, [h]) for o, h in zip(outs, heads, strict=True)]
+        if pull:
+            R = _head_rows(model, _pull_back(outs, torch.cat([t.repulsion for t in terms], 1), head_params))
+        else:
+            R = [t.repulsion for t in terms]
+        grads = []
+        for head, t, s, r in zip(heads, terms, S, R, strict=True):
+            grads += head.unflatten(t.matrix @ s - tau * r)
+        _set_grads(head_params, grads)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        # 2. encoder: MT-SGD over the K task posteriors, given the updated heads (eq. 7)
+        L2 = task_losses(model.decode(z), y, model.losses)
+        t = _kernel_terms(self.kernel, self.kernel_on, z, [enc])
+        K = L2.shape[1]
+        basis = torch.eye(K, dtype=L2.dtype, device=L2.device)
+        if self.gramian == "parameters":
+            J = _per_task_jacobian(L2, enc)  # (K, M, P)
+            KJ = torch.einsum("ab,kbp->kap", t.matrix, J)
+            w = self.weighting.weights(torch.einsum("iap,jap->ij", J, KJ))  # sum_ab k_ab <S_i(a), S_j(b)>
+            drift = torch.einsum("k,kap->ap", w, KJ)
+            r = enc.per_particle(list(_pull_back([z], t.repulsion, enc.params))) if pull else t.repulsion
+        else:  # the same Gramian on gradients w.r.t. the features: backward through the heads only
+            C = torch.autograd.grad(L2.sum(0), z, basis, is_grads_batched=True, retain_graph=True)[0].flatten(2)
+            w = self.weighting.weights(torch.einsum("iap,ab,jbp->ij", C, t.matrix, C))
+            v = torch.einsum("k,kap->ap", w, C).view_as(z)
+            if pull:  # one backward through the encoder for both cotangents
+                cot = torch.stack([v, t.repulsion.view_as(z)])
+                both = enc.per_particle(list(torch.autograd.grad(z, list(enc.params), cot, is_grads_batched=True)))
+                drift, r = t.matrix @ both[0], both[1]
+            else:
+                drift = t.matrix @ enc.per_particle(list(torch.autograd.grad(z, list(enc.params), v)))
+                r = t.repulsion
+        _set_grads(enc.params, enc.unflatten(drift - w.sum() * tau * r))
+        return L.detach()
+
+
+class MOOSVGDEnsemble(TrainingMethod):
+    """MOO-SVGD (Liu et al., 2021) on networks: member-wise MGDA directions smoothed by one kernel over members."""
+
+    name = "moo-svgd"
+
+    def __init__(self, kernel: Kernel | None = None, temperature: float = 1.0, kernel_on: str = "outputs") -> None:
+        self.kernel = kernel or RBF()
+        self.temperature = _check_temperature(temperature)
+        self.kernel_on = _check_kernel_on(kernel_on)
+
+    def step(self, model, x, y, optimizer):
+        tau, enc, heads = self._tau(), model.encoder, model.heads
+        z = model.encode(x)
+        outs = model.decode(z)
+        L = task_losses(outs, y, model.losses)
+        J = _per_task_jacobian(L, enc)
+        w = MGDA().weights(torch.einsum("kmp,lmp->mkl", J, J))
+        head_params = model.head_parameters()
+        own = _head_rows(model, torch.autograd.grad(L.sum(), head_params, retain_graph=True))
+        D = [torch.einsum("mk,kmp->mp", w, J), *own]
+        t = _kernel_terms(self.kernel, self.kernel_on, outs, [enc, *heads])
+        if self.kernel_on == "outputs":
+            pulled = _pull_back(outs, t.repulsion, [*enc.params, *head_params])
+            R = [enc.per_particle(list(pulled[: len(enc.params)]))]
+            R += _head_rows(model, pulled[len(enc.params) :])
+        else:
+            R = list(t.repulsion.split([e.flat().shape[1] for e in [enc, *heads]], 1))
+        grads = []
+        for e, d, r in zip([enc, *heads], D, R, strict=True):
+            grads += e.unflatten(t.matrix @ d - tau * r)
+        _set_grads([*enc.params, *head_params], grads)
+        return L.detach()
+
+
+METHODS = ("mt-sgd", "moo-svgd", "ls", "mgda", "pareto-mtl", "deep-ensemble")
+
+
+def get_method(name: str | TrainingMethod, **options) -> TrainingMethod:
+    """A method by name: one of ``METHODS`` or any batched Gramian weighting's name (``"upgrad"``, ``"nash"``, …)."""
+    if isinstance(name, TrainingMethod):
+        return name
+    key = name.lower()
+    if key == "mt-sgd":
+        return MTSGDEnsemble(**options)
+    if key == "moo-svgd":
+        return MOOSVGDEnsemble(**options)
+    if key == "ls":
+        return WeightedEnsemble(None, **options)
+    if key == "pareto-mtl":
+        return ParetoMTL(**options)
+    if key == "deep-ensemble":
+        method = WeightedEnsemble(None, **options)
+        method.name, method.shared = "deep-ensemble", False
+        return method
+    if key in WEIGHTINGS:
+        return WeightedEnsemble(key, **options)
+    raise ValueError(f"unknown method {name!r}; choose one of {METHODS} or a weighting from {sorted(WEIGHTINGS)}")
