@@ -1,0 +1,87 @@
+"""MT-SGD (seed 000, Alg. 2) written the way the reference code is: M separate networks, a Python loop over
+particles, one backward call per particle and task, kernel gradients by autograd of the summed kernel matrix.
+
+It is the peer for benchmarks/bench_mtl.py and an independent implementation for tests/test_multitask.py: it
+shares no code with stein_mo.ensembles (its own RBF with numpy's median, the two-task min-norm closed form).
+Plain SGD steps without momentum, so that both implementations can be compared update for update.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+
+def rbf(X: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """exp(-|x_a - x_b|^2 / (2 s^2)), differentiable in its first argument; 2 s^2 = median / log(M + 1)."""
+    Y = X.detach()
+    d2 = (X[:, None, :] - Y[None, :, :]).pow(2).sum(-1)
+    if sigma is None:
+        M = X.shape[0]
+        iu = np.triu_indices(M, 1)
+        two_s2 = max(float(np.median(d2.detach().cpu().numpy()[iu])) / math.log(M + 1), np.finfo(float).eps)
+    else:
+        two_s2 = 2 * sigma**2
+    return torch.exp(-d2 / two_s2)
+
+
+def min_norm_weights(Q: torch.Tensor) -> torch.Tensor:
+    """argmin over the simplex of w^T Q w, for one or two tasks (closed form)."""
+    if Q.shape[0] == 1:
+        return torch.ones(1, dtype=Q.dtype)
+    a = (Q[1, 1] - Q[0, 1]) / (Q[0, 0] + Q[1, 1] - 2 * Q[0, 1])
+    a = float(a.clamp(0, 1)) if torch.isfinite(a) else 0.5
+    return torch.tensor([a, 1 - a], dtype=Q.dtype)
+
+
+def _flat(grads) -> torch.Tensor:
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _apply(params, flat: torch.Tensor, lr: float) -> None:
+    i = 0
+    with torch.no_grad():
+        for p in params:
+            p -= lr * flat[i : i + p.numel()].view_as(p)
+            i += p.numel()
+
+
+def loop_mtsgd_step(encoders, heads, x, y, lr: float, tau: float, sigma: float | None = None) -> None:
+    """One MT-SGD step on M networks (encoders[m], heads[m][k]), kernels on outputs, in place."""
+    M, K = len(encoders), len(heads[0])
+    feats = [encoders[m](x) for m in range(M)]
+    # heads, given the features
+    for k in range(K):
+        outs, scores = [], []
+        for m in range(M):
+            o = heads[m][k](feats[m].detach())
+            loss = F.cross_entropy(o, y[:, k])
+            scores.append(_flat(torch.autograd.grad(loss, list(heads[m][k].parameters()), retain_graph=True)))
+            outs.append(o.reshape(-1))
+        kernel = rbf(torch.stack(outs), sigma)
+        kgrads = [_flat(torch.autograd.grad(kernel.sum(), list(heads[m][k].parameters()), retain_graph=True))
+                  for m in range(M)]  # fmt: skip
+        S = torch.stack(scores)
+        grad = kernel.detach() @ S + tau * torch.stack(kgrads)
+        for m in range(M):
+            _apply(list(heads[m][k].parameters()), grad[m], lr)
+    # encoder, given the updated heads
+    J = [[None] * M for _ in range(K)]
+    for m in range(M):
+        enc_params = list(encoders[m].parameters())
+        for k in range(K):
+            loss = F.cross_entropy(heads[m][k](feats[m]), y[:, k])
+            J[k][m] = _flat(torch.autograd.grad(loss, enc_params, retain_graph=True))
+    J = torch.stack([torch.stack(row) for row in J])  # (K, M, P)
+    kernel = rbf(torch.stack([f.reshape(-1) for f in feats]), sigma)
+    kgrads = torch.stack([_flat(torch.autograd.grad(kernel.sum(), list(encoders[m].parameters()), retain_graph=True))
+                          for m in range(M)])  # fmt: skip
+    Kd = kernel.detach()
+    Q = torch.tensor([[float((Kd * (J[i] @ J[j].T)).sum()) for j in range(K)] for i in range(K)], dtype=J.dtype)
+    w = min_norm_weights(Q).to(J)
+    grad = sum(w[k] * (Kd @ J[k]) for k in range(K)) + w.sum() * tau * kgrads
+    for m in range(M):
+        _apply(list(encoders[m].parameters()), grad[m], lr)

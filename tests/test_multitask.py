@@ -1,0 +1,312 @@
+"""Multi-task ensembles: every method's update against an independent computation on M separate networks."""
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from stein_mo.cli import main
+from stein_mo.ensembles import (
+    MOOSVGDEnsemble,
+    MTSGDEnsemble,
+    MultiTaskEnsemble,
+    ParetoMTL,
+    evaluate,
+    fit,
+    get_method,
+    lenet,
+    mlp,
+    preference_vectors,
+)
+from stein_mo.kernels import RBF
+from stein_mo.weighting import aggregate
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from loop_mtsgd import loop_mtsgd_step  # noqa: E402
+
+M, K, B = 4, 2, 6
+
+
+def small_model(shared=True, K=K, dtype=torch.float64):
+    def enc():
+        return nn.Sequential(nn.Conv2d(1, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 4 * 4, 5), nn.Tanh()).to(dtype)
+
+    def head():
+        return nn.Linear(5, 3).to(dtype)
+
+    return MultiTaskEnsemble(enc, [head] * K, M, shared=shared)
+
+
+def members(model):
+    """The ensemble as M separate ordinary networks: (encoders, heads[m][k])."""
+    encs = [model.encoder.member(m) for m in range(model.encoder.num_particles)]
+    heads = [[h.member(m) for h in model.heads] for m in range(model.num_particles)]
+    return encs, heads
+
+
+def batch(K=K, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, 1, 6, 6, generator=g, dtype=torch.float64), torch.randint(0, 3, (B, K), generator=g)
+
+
+def flat_grads(model):
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def sgd_step(model, method, x, y, lr=0.1):
+    method.num_data = 100
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    method.step(model, x, y, opt)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def assert_same_params(model, encs, heads, rtol=1e-6):
+    for m, enc in enumerate(encs):
+        for p, q in zip(model.encoder.params, enc.parameters(), strict=True):
+            torch.testing.assert_close(p[m].detach(), q.detach(), rtol=rtol, atol=1e-9)
+    for m, row in enumerate(heads):
+        for k, h in enumerate(row):
+            for p, q in zip(model.heads[k].params, h.parameters(), strict=True):
+                torch.testing.assert_close(p[m].detach(), q.detach(), rtol=rtol, atol=1e-9)
+
+
+def test_multitask_forward_and_gradients_equal_separate_networks():
+    torch.manual_seed(0)
+    model = small_model()
+    encs, heads = members(model)
+    x, y = batch()
+    outs = model(x)
+    L = torch.stack([F.cross_entropy(o.reshape(M * B, 3), y[:, k].repeat(M)) for k, o in enumerate(outs)]).sum()
+    grads = torch.autograd.grad(L * M, list(model.parameters()))
+    for m in range(M):
+        z = encs[m](x)
+        loss = sum(F.cross_entropy(heads[m][k](z), y[:, k]) for k in range(K))
+        ref = torch.autograd.grad(loss, [*encs[m].parameters(), *[p for h in heads[m] for p in h.parameters()]])
+        for g, r in zip(grads, ref, strict=True):
+            torch.testing.assert_close(g[m], r, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"gramian": "features"}, {"kernel_on": "parameters"}, {"gramian": "features", "kernel_on": "parameters"}],
+)
+def test_mtsgd_one_task_vanishing_bandwidth_is_independent_gradient_descent(options):
+    """K = 1, sigma -> 0: k_ab = delta_ab and no repulsion, so every member takes its own gradient steps (heads,
+    then the encoder given the new heads), exactly as M separate networks trained by plain SGD."""
+    torch.manual_seed(1)
+    model = small_model(K=1)
+    encs, heads = members(model)
+    method = MTSGDEnsemble(kernel=RBF(sigma=1e-8), temperature=5.0, **options)
+    for seed in range(3):
+        x, y = batch(K=1, seed=seed)
+        sgd_step(model, method, x, y)
+        for m in range(M):
+            z = encs[m](x)
+            h = heads[m][0]
+            g = torch.autograd.grad(F.cross_entropy(h(z.detach()), y[:, 0]), list(h.parameters()))
+            with torch.no_grad():
+                for p, gp in zip(h.parameters(), g, strict=True):
+                    p -= 0.1 * gp
+            g = torch.autograd.grad(F.cross_entropy(h(z), y[:, 0]), list(encs[m].parameters()))
+            with torch.no_grad():
+                for p, gp in zip(encs[m].parameters(), g, strict=True):
+                    p -= 0.1 * gp
+    assert_same_params(model, encs, heads)
+
+
+def test_mtsgd_equals_per_particle_loop_implementation():
+    """The vectorised update against benchmarks/loop_mtsgd.py (reference-code structure, shared code: none)."""
+    torch.manual_seed(2)
+    model = small_model()
+    encs, heads = members(model)
+    method = MTSGDEnsemble(temperature=30.0)  # tau = 0.3: repulsion and drift of the same order
+    for seed in range(3):
+        x, y = batch(seed=seed)
+        sgd_step(model, method, x, y)
+        loop_mtsgd_step(encs, heads, x, y, lr=0.1, tau=0.3)
+    assert_same_params(model, encs, heads)
+
+
+def test_moo_svgd_with_vanishing_bandwidth_is_the_mgda_ensemble():
+    torch.manual_seed(3)
+    a = small_model()
+    b = copy.deepcopy(a)
+    x, y = batch()
+    sgd_step(a, MOOSVGDEnsemble(kernel=RBF(sigma=1e-8), temperature=3.0), x, y)
+    sgd_step(b, get_method("mgda"), x, y)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["mgda", "upgrad", "nash"])
+def test_weighted_ensemble_is_the_weighting_of_each_members_jacobian(name):
+    """Encoder of member m: aggregate(J_m) by the weighting (checked against cvxpy in test_weighting); heads: own
+    task's gradient."""
+    torch.manual_seed(4)
+    model = small_model()
+    encs, heads = members(model)
+    x, y = batch()
+    get_method(name).step(model, x, y, None)
+    for m in range(M):
+        z = encs[m](x)
+        losses = [F.cross_entropy(heads[m][k](z), y[:, k]) for k in range(K)]
+        J = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(L, list(encs[m].parameters()),
+                                                                                retain_graph=True)]) for L in losses])  # fmt: skip
+        got = torch.cat([p.grad[m].reshape(-1) for p in model.encoder.params])
+        torch.testing.assert_close(got, aggregate(J, name), rtol=1e-6, atol=1e-10)
+        for k in range(K):
+            ref = torch.autograd.grad(losses[k], list(heads[m][k].parameters()), retain_graph=True)
+            for p, r in zip(model.heads[k].params, ref, strict=True):
+                torch.testing.assert_close(p.grad[m], r, rtol=1e-6, atol=1e-12)
+
+
+def test_linear_scalarisation_and_deep_ensemble_gradients():
+    torch.manual_seed(5)
+    x, y = batch()
+    for shared in (True, False):
+        model = small_model(shared=shared)
+        method = get_method("ls" if shared else "deep-ensemble")
+        method.step(model, x, y, None)
+        for m in range(M):
+            for k in range(K):
+                enc = model.encoder.member(m if shared else k * M + m)
+                head = model.heads[k].member(m)
+                loss = F.cross_entropy(head(enc(x)), y[:, k])
+                ref = torch.autograd.grad(loss, list(head.parameters()))
+                for p, r in zip(model.heads[k].params, ref, strict=True):
+                    torch.testing.assert_close(p.grad[m], r, rtol=1e-6, atol=1e-12)
+            if shared:  # encoder: gradient of the mean task loss
+                enc = model.encoder.member(m)
+                z = enc(x)
+                loss = sum(F.cross_entropy(model.heads[k].member(m)(z), y[:, k]) for k in range(K)) / K
+                ref = torch.autograd.grad(loss, list(enc.parameters()))
+                for p, r in zip(model.encoder.params, ref, strict=True):
+                    torch.testing.assert_close(p.grad[m], r, rtol=1e-6, atol=1e-12)
+        if not shared:  # task k's encoders get task k's gradient only
+            for k in range(K):
+                for m in range(M):
+                    enc, head = model.encoder.member(k * M + m), model.heads[k].member(m)
+                    ref = torch.autograd.grad(F.cross_entropy(head(enc(x)), y[:, k]), list(enc.parameters()))
+                    for p, r in zip(model.encoder.params, ref, strict=True):
+                        torch.testing.assert_close(p.grad[k * M + m], r, rtol=1e-6, atol=1e-12)
+
+
+def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
+    """Against cvxpy on the paper's problem: only the active constraints, no batching trick."""
+    rng = np.random.default_rng(0)
+    Mp, Kp = 6, 2
+    A = torch.from_numpy(rng.normal(size=(Mp, Kp, 7)))
+    G = A @ A.transpose(1, 2)
+    L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
+    u = preference_vectors(Kp, Mp)
+    w = ParetoMTL().task_weights(G, L)
+    for m in range(Mp):
+        g = A[m].numpy()
+        gh = g / np.linalg.norm(g, axis=1, keepdims=True)
+        Lh = (L[m] / L[m].norm()).numpy()
+        D = (u - u[m]).numpy()
+        active = [j for j in range(Mp) if D[j] @ Lh > 0]
+        vecs = np.concatenate([gh, D[active] @ gh]) if active else gh
+        lam = cp.Variable(len(vecs))
+        cp.Problem(cp.Minimize(cp.sum_squares(vecs.T @ lam)), [lam >= 0, cp.sum(lam) == 1]).solve()
+        c = lam.value[:Kp] + (lam.value[Kp:] @ D[active] if active else 0)
+        ref = c / np.linalg.norm(g, axis=1)
+        ref = ref / np.abs(ref).sum()
+        # the min-norm direction is unique; compare directions (weights may differ only if the gradients are dependent)
+        np.testing.assert_allclose(w[m].numpy() @ g, ref @ g, rtol=1e-4, atol=1e-6)
+
+
+def test_fit_resume_is_exact_and_selection_uses_validation(tmp_path):
+    torch.manual_seed(6)
+    x, y = torch.randn(48, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (48, K))
+    val = (torch.randn(20, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (20, K)))
+    base = small_model()
+    opts = dict(val=val, batch_size=16, lr=1e-2, progress=False, schedule="step", milestones=(1, 2), warmup_epochs=1)
+    straight = copy.deepcopy(base)
+    r1 = fit(straight, "mt-sgd", (x, y), 3, **opts)
+    ck = tmp_path / "ck.pt"
+    part = copy.deepcopy(base)
+    fit(part, "mt-sgd", (x, y), 2, checkpoint=ck, **opts)
+    resumed = copy.deepcopy(base)  # a fresh process would rebuild the model: its weights come from the checkpoint
+    r2 = fit(resumed, "mt-sgd", (x, y), 3, checkpoint=ck, resume=True, **opts)
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+    assert r1.history == r2.history
+    # selection: the returned model is the epoch with the lowest validation NLL
+    sel = copy.deepcopy(base)
+    r3 = fit(sel, "ls", (x, y), 4, select=True, **{k: v for k, v in opts.items() if k != "warmup_epochs"})
+    scores = [np.mean([t["nll"] for t in h["val"]]) for h in r3.history]
+    assert r3.best_epoch == int(np.argmin(scores)) + 1
+    assert np.mean([t["nll"] for t in evaluate(sel, *val)]) == pytest.approx(min(scores), rel=1e-9)
+
+
+def test_bad_input_errors():
+    model = small_model()
+    x, y = batch()
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("bogus")
+    with pytest.raises(TypeError, match="cannot weight all members"):
+        get_method("graddrop")
+    with pytest.raises(ValueError, match="shared=False"):
+        fit(model, "deep-ensemble", (x, y), 1, progress=False)
+    with pytest.raises(ValueError, match="labels must be"):
+        fit(model, "ls", (x, y[:, :1]), 1, progress=False)
+    with pytest.raises(ValueError, match="validation split"):
+        fit(model, "ls", (x, y), 1, select=True, progress=False)
+    with pytest.raises(FileNotFoundError):
+        fit(model, "ls", (x, y), 1, resume=True, checkpoint="/nonexistent/ck.pt", progress=False)
+    with pytest.raises(ValueError, match="num_data"):
+        MTSGDEnsemble().step(model, x, y, torch.optim.SGD(model.parameters(), 0.1))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        fit(model, "ls", (x * float("nan"), y), 1, progress=False)
+    with pytest.raises(ValueError, match="kernel_on"):
+        MTSGDEnsemble(kernel_on="weights")
+    with pytest.raises(ValueError, match="losses"):
+        MultiTaskEnsemble(lambda: nn.Linear(2, 2), [lambda: nn.Linear(2, 2)], 3, losses="hinge")
+
+
+def test_regression_ensemble_trains_and_reports_mse_and_gaussian_nll():
+    torch.manual_seed(7)
+    X = torch.randn(200, 4)
+    Y = torch.stack([X[:, 0] - X[:, 1], X[:, 2] * 0.5], 1) + 0.05 * torch.randn(200, 2)
+    enc, heads = mlp(4, 2, hidden=16)
+    model = MultiTaskEnsemble(enc, heads, 3, losses="mse")
+    before = evaluate(model, X, Y)
+    fit(model, "mt-sgd", (X, Y), 30, batch_size=50, lr=1e-2, progress=False)
+    after = evaluate(model, X, Y, noise_var=torch.tensor([0.0025, 0.0025]))
+    for b, a in zip(before, after, strict=True):
+        assert a["mse"] < 0.2 * b["mse"] and np.isfinite(a["gaussian_nll"])
+
+
+def test_lenet_members_match_the_canvas_sizes():
+    for size in (12, 36):
+        enc, heads = lenet(size)
+        assert enc()(torch.zeros(2, 1, size, size)).shape == (2, 50)
+        assert heads[1]()(torch.zeros(2, 50)).shape == (2, 10)
+
+
+def test_cli_mtl_smoke_and_resume(tmp_path, capsys):
+    args = ["mtl", "--epochs", "1", "--method", "mt-sgd,ls", "--particles", "3", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "mt-sgd" in out and "top-left" in out and "ece" in out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["methods"]) == {"mt-sgd", "ls"}
+    for name in ("reliability_mt-sgd.png", "reliability_ls.png", "training_curves.png", "mt-sgd.pt"):
+        assert (tmp_path / name).stat().st_size > 0
+    # resume to two epochs: only the second epoch runs, the first is kept from the checkpoint
+    args[2] = "2"
+    assert main([*args, "--resume"]) == 0
+    results2 = json.loads((tmp_path / "results.json").read_text())
+    assert [h["epoch"] for h in results2["methods"]["ls"]["history"]] == [1, 2]
+    assert results2["methods"]["ls"]["history"][0] == results["methods"]["ls"]["history"][0]
+    assert main(["mtl", "--dataset", "multi-mnist"]) == 2
+    assert "needs --data-dir" in capsys.readouterr().err
