@@ -29,7 +29,7 @@ from stein_mo.kernels import RBF
 from stein_mo.weighting import aggregate
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-from loop_mtsgd import loop_mtsgd_step  # noqa: E402
+from loop_mtsgd import loop_mtsgd_step
 
 M, K, B = 4, 2, 6
 
@@ -158,8 +158,9 @@ def test_weighted_ensemble_is_the_weighting_of_each_members_jacobian(name):
     for m in range(M):
         z = encs[m](x)
         losses = [F.cross_entropy(heads[m][k](z), y[:, k]) for k in range(K)]
-        J = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(L, list(encs[m].parameters()),
-                                                                                retain_graph=True)]) for L in losses])  # fmt: skip
+        params = list(encs[m].parameters())
+        J = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(L, params, retain_graph=True)])
+                         for L in losses])  # fmt: skip
         got = torch.cat([p.grad[m].reshape(-1) for p in model.encoder.params])
         torch.testing.assert_close(got, aggregate(J, name), rtol=1e-6, atol=1e-10)
         for k in range(K):
@@ -294,7 +295,8 @@ def test_lenet_members_match_the_canvas_sizes():
 
 
 def test_cli_mtl_smoke_and_resume(tmp_path, capsys):
-    args = ["mtl", "--epochs", "1", "--method", "mt-sgd,ls", "--particles", "3", "--out", str(tmp_path), "--no-progress"]
+    args = ["mtl", "--epochs", "1", "--method", "mt-sgd,ls", "--particles", "3", "--out", str(tmp_path)]
+    args.append("--no-progress")
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "mt-sgd" in out and "top-left" in out and "ece" in out
