@@ -206,7 +206,8 @@ def run_mtl(args: argparse.Namespace) -> dict:
     )  # fmt: skip
     print(f"{dataset.name}: test metrics of each ensemble (M = {args.particles}) selected on the validation split")
     print(format_table(results))
-    print(f"wrote {args.out}/results.json, reliability_*.png, training_curves.png")
+    figures = "reliability_<method>.png, training_curves.png" if "ce" in dataset.losses else "training_curves.png"
+    print(f"wrote {args.out}/results.json, {figures}")
     return results
 
 

@@ -208,7 +208,7 @@ def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
     G = A @ A.transpose(1, 2)
     L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
     u = preference_vectors(Kp, Mp)
-    w = ParetoMTL().task_weights(G, L)
+    w = ParetoMTL().member_weights(G, L)
     for m in range(Mp):
         g = A[m].numpy()
         gh = g / np.linalg.norm(g, axis=1, keepdims=True)

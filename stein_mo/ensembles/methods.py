@@ -164,11 +164,12 @@ class WeightedEnsemble(TrainingMethod):
         self.weighting = None if weighting is None else _check_weighting(weighting)
         self.task_weights = task_weights
         self.name = "ls" if weighting is None else weighting.lower() if isinstance(weighting, str) else repr(weighting)
+        self.fixed = weighting is None
 
     def step(self, model, x, y, optimizer):
         z = model.encode(x)
         M, K = model.num_particles, model.num_tasks
-        if self.weighting is None:
+        if self.fixed:
             w = self.task_weights if self.task_weights is not None else torch.full((K,), 1.0 / K)
             w = w.to(z).expand(M, K)
             if not model.shared:  # each task's encoders only see that task's loss
@@ -180,11 +181,14 @@ class WeightedEnsemble(TrainingMethod):
             return L.detach()
         L = task_losses(model.decode(z), y, model.losses)
         J = _per_task_jacobian(L, model.encoder)  # (K, M, P)
-        G = torch.einsum("kmp,lmp->mkl", J, J)
-        w = self.weighting.weights(G)  # (M, K)
+        w = self.member_weights(torch.einsum("kmp,lmp->mkl", J, J), L.detach())  # (M, K)
         _set_grads(model.encoder.params, model.encoder.unflatten(torch.einsum("mk,kmp->mp", w, J)))
         _set_grads(model.head_parameters(), torch.autograd.grad(L.sum(), model.head_parameters()))
         return L.detach()
+
+    def member_weights(self, G: Tensor, L: Tensor) -> Tensor:
+        """Task weights (M, K) from the members' Gramians G (M, K, K) and losses L (M, K)."""
+        return self.weighting.weights(G)
 
 
 def preference_vectors(num_tasks: int, num_particles: int, kind: str = "circle") -> Tensor:
@@ -201,7 +205,7 @@ def preference_vectors(num_tasks: int, num_particles: int, kind: str = "circle")
     return torch.stack([t, 1 - t], 1)
 
 
-class ParetoMTL(TrainingMethod):
+class ParetoMTL(WeightedEnsemble):
     r"""Pareto MTL (Lin et al., 2019). Member m solves
     :math:`\min \|\sum_k \lambda_k \hat g_k + \sum_{j \in I_m} \beta_j \nabla \hat G_j\|^2` over the simplex,
     :math:`\hat G_j = (u_j - u_m)^\top \hat L`, active set :math:`I_m = \{j : \hat G_j > 0\}`, with unit task
@@ -212,13 +216,10 @@ class ParetoMTL(TrainingMethod):
     feasibility phase before training is omitted.)
     """
 
-    name = "pareto-mtl"
-
     def __init__(self, preferences: Tensor | None = None) -> None:
-        self.preferences = preferences
+        self.name, self.fixed, self.preferences = "pareto-mtl", False, preferences
 
-    def task_weights(self, G: Tensor, L: Tensor) -> Tensor:
-        """Weights (M, K) from per-member Gramians G (M, K, K) of the raw gradients and losses L (M, K)."""
+    def member_weights(self, G: Tensor, L: Tensor) -> Tensor:
         M, K = L.shape
         u = (self.preferences if self.preferences is not None else preference_vectors(K, M)).to(L)
         if u.shape != (M, K):
@@ -237,15 +238,6 @@ class ParetoMTL(TrainingMethod):
         w = lam[:, :K] + lam[:, K:, None].mul(coeff).sum(1) + lam[:, K:].mul(~active).sum(1, keepdim=True) * first
         w = w / norms  # the QP weighted unit gradients: same direction on the raw ones
         return w / w.abs().sum(1, keepdim=True)
-
-    def step(self, model, x, y, optimizer):
-        z = model.encode(x)
-        L = task_losses(model.decode(z), y, model.losses)
-        J = _per_task_jacobian(L, model.encoder)
-        w = self.task_weights(torch.einsum("kmp,lmp->mkl", J, J), L.detach())
-        _set_grads(model.encoder.params, model.encoder.unflatten(torch.einsum("mk,kmp->mp", w, J)))
-        _set_grads(model.head_parameters(), torch.autograd.grad(L.sum(), model.head_parameters()))
-        return L.detach()
 
 
 class MTSGDEnsemble(TrainingMethod):
