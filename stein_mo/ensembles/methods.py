@@ -295,14 +295,17 @@ class MTSGDEnsemble(TrainingMethod):
         t = _kernel_terms(self.kernel, self.kernel_on, z, [enc])
         K = L2.shape[1]
         basis = torch.eye(K, dtype=L2.dtype, device=L2.device)
-        if self.gramian == "parameters":
-            J = _per_task_jacobian(L2, enc)  # (K, M, P)
+        # per-task gradients w.r.t. the features z: a backward through the heads only
+        C = torch.autograd.grad(L2.sum(0), z, basis, is_grads_batched=True, retain_graph=True)[0]
+        if self.gramian == "parameters":  # then one backward through the encoder for the K tasks and R together
+            cot = torch.cat([C, t.repulsion.view_as(z)[None]]) if pull else C
+            G = enc.per_particle(list(torch.autograd.grad(z, list(enc.params), cot, is_grads_batched=True)))
+            J, r = (G[:K], G[K]) if pull else (G, t.repulsion)  # J: (K, M, P)
             KJ = torch.einsum("ab,kbp->kap", t.matrix, J)
             w = self.weighting.weights(torch.einsum("iap,jap->ij", J, KJ))  # sum_ab k_ab <S_i(a), S_j(b)>
             drift = torch.einsum("k,kap->ap", w, KJ)
-            r = enc.per_particle(list(_pull_back([z], t.repulsion, enc.params))) if pull else t.repulsion
-        else:  # the same Gramian on gradients w.r.t. the features: backward through the heads only
-            C = torch.autograd.grad(L2.sum(0), z, basis, is_grads_batched=True, retain_graph=True)[0].flatten(2)
+        else:  # the same Gramian on the gradients w.r.t. the features
+            C = C.flatten(2)
             w = self.weighting.weights(torch.einsum("iap,ab,jbp->ij", C, t.matrix, C))
             v = torch.einsum("k,kap->ap", w, C).view_as(z)
             if pull:  # one backward through the encoder for both cotangents
