@@ -243,11 +243,12 @@ class ParetoMTL(WeightedEnsemble):
 class MTSGDEnsemble(TrainingMethod):
     r"""MT-SGD for networks (seed 000, Alg. 2); see the module docstring for the update.
 
-    ``gramian="parameters"`` forms :math:`Q` from the per-task gradients with respect to the encoder (K batched
-    backward passes, as the reference code). ``"features"`` forms it from the gradients with respect to the shared
-    features z, :math:`Q_{ij} = \sum_{ab} k_{ab} \langle \partial_{z_a} L_i, \partial_{z_b} L_j\rangle` (the
-    MGDA-UB idea of seed 002: only the heads are differentiated per task), and then needs one backward pass
-    through the encoder for :math:`\sum_k w_k \partial_z L_k` and the repulsion together.
+    ``gramian="parameters"`` forms :math:`Q` from the per-task gradients with respect to the encoder, as the
+    reference code: one backward through the encoder batched over K + 1 cotangents (the K tasks' and the
+    repulsion's). ``"features"`` forms it from the gradients with respect to the shared features z,
+    :math:`Q_{ij} = \sum_{ab} k_{ab} \langle \partial_{z_a} L_i, \partial_{z_b} L_j\rangle` (the MGDA-UB idea
+    of seed 002: only the heads are differentiated per task), and then back-propagates two cotangents through the
+    encoder: :math:`\sum_k w_k \partial_z L_k` and the repulsion.
     """
 
     name = "mt-sgd"
