@@ -330,3 +330,19 @@ def test_cli_mtl_on_the_real_files(dataset, tmp_path, capsys):
     else:  # standardised torques: an ensemble mean better than predicting the training mean (MSE 1)
         assert len(test) == 7 and all(t["mse"] < 1.0 and np.isfinite(t["gaussian_nll"]) for t in test)
     assert ("top-left" if dataset == "multi-mnist" else "torque 7") in capsys.readouterr().out
+
+
+def test_chunked_members_give_the_same_update():
+    torch.manual_seed(8)
+    a = small_model()
+    b = MultiTaskEnsemble(lambda: nn.Linear(1, 1), [lambda: nn.Linear(1, 1)] * K, M, chunk_size=1)
+    b.encoder, b.heads = copy.deepcopy(a.encoder), copy.deepcopy(a.heads)
+    for part in [b.encoder, *b.heads]:
+        part.chunk_size = 1
+    x, y = batch()
+    sgd_step(a, MTSGDEnsemble(temperature=30.0), x, y)
+    sgd_step(b, MTSGDEnsemble(temperature=30.0), x, y)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="chunk_size"):
+        MultiTaskEnsemble(lambda: nn.Linear(1, 1), [lambda: nn.Linear(1, 1)], 2, chunk_size=0)

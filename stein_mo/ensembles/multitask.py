@@ -24,6 +24,7 @@ class MultiTaskEnsemble(nn.Module):
     """``MultiTaskEnsemble(encoder, heads, M)``: ``encoder()`` and each ``heads[k]()`` build one member's part.
 
     ``losses[k]`` is ``"ce"`` (classification: the head gives logits) or ``"mse"`` (regression: one output).
+    ``chunk_size`` is passed to the :class:`ParticleEnsemble` parts.
 
     >>> import torch
     >>> model = MultiTaskEnsemble(lambda: torch.nn.Linear(4, 8), [lambda: torch.nn.Linear(8, 3)] * 2, 5)
@@ -38,6 +39,7 @@ class MultiTaskEnsemble(nn.Module):
         num_particles: int,
         losses: Sequence[str] | str = "ce",
         shared: bool = True,
+        chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         K = len(heads)
@@ -47,8 +49,8 @@ class MultiTaskEnsemble(nn.Module):
         if len(losses) != K or any(loss not in LOSSES for loss in losses):
             raise ValueError(f"losses must be {K} names from {LOSSES}, got {losses}")
         self.num_tasks, self.num_particles, self.shared, self.losses = K, num_particles, shared, losses
-        self.encoder = ParticleEnsemble(encoder, num_particles if shared else K * num_particles)
-        self.heads = nn.ModuleList(ParticleEnsemble(h, num_particles) for h in heads)
+        self.encoder = ParticleEnsemble(encoder, num_particles if shared else K * num_particles, chunk_size)
+        self.heads = nn.ModuleList(ParticleEnsemble(h, num_particles, chunk_size) for h in heads)
 
     def encode(self, x: Tensor) -> Tensor:
         """Features (M, B, …); (K, M, B, …) when the encoders are not shared."""

@@ -21,6 +21,10 @@ __all__ = ["ParticleEnsemble"]
 class ParticleEnsemble(nn.Module):
     """``ParticleEnsemble(make, M)``: ``make()`` builds one member (called M times, for independent inits).
 
+    ``chunk_size`` is ``torch.vmap``'s: members are evaluated ``chunk_size`` at a time (default: all at once). On
+    one CPU thread, convolutional members run faster with ``chunk_size=1`` (the widened convolutions of a full
+    vmap fall out of cache; see the benchmarks page); on a GPU keep the default.
+
     >>> import torch
     >>> ens = ParticleEnsemble(lambda: torch.nn.Linear(3, 2), 4)
     >>> ens(torch.randn(5, 3)).shape  # (M, batch, out)
@@ -29,7 +33,7 @@ class ParticleEnsemble(nn.Module):
     torch.Size([4, 8])
     """
 
-    def __init__(self, make: Callable[[], nn.Module], num_particles: int) -> None:
+    def __init__(self, make: Callable[[], nn.Module], num_particles: int, chunk_size: int | None = None) -> None:
         super().__init__()
         if num_particles < 1:
             raise ValueError(f"need at least one particle, got {num_particles}")
@@ -44,6 +48,9 @@ class ParticleEnsemble(nn.Module):
             self.register_buffer(f"_buffer_{i}", buffers[n].detach().clone())
         self._base = [copy.deepcopy(members[0]).to("meta")]  # a list: keep it out of the module tree
         self.num_particles = num_particles
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be None or >= 1, got {chunk_size}")
+        self.chunk_size = chunk_size
 
     def _state(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         params = dict(zip(self.names, self.params, strict=True))
@@ -69,7 +76,9 @@ class ParticleEnsemble(nn.Module):
             return functional_call(base, (p, b), xs)
 
         dims = (0, 0) + (in_dim,) * len(inputs)
-        return torch.vmap(one, in_dims=dims, randomness="different")(params, buffers, *inputs)
+        return torch.vmap(one, in_dims=dims, randomness="different", chunk_size=self.chunk_size)(
+            params, buffers, *inputs
+        )
 
     def per_particle(self, grads: list[Tensor]) -> Tensor:
         """Gradients shaped like :attr:`params` (optionally with leading batch dimensions) as (…, M, P) rows."""
