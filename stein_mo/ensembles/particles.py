@@ -22,7 +22,7 @@ class ParticleEnsemble(nn.Module):
     """``ParticleEnsemble(make, M)``: ``make()`` builds one member (called M times, for independent inits).
 
     ``chunk_size`` is ``torch.vmap``'s: members are evaluated ``chunk_size`` at a time (default: all at once). On
-    one CPU thread, convolutional members run faster with ``chunk_size=1`` (the widened convolutions of a full
+    one CPU thread, convolutional members can run faster with ``chunk_size=1`` (the widened convolutions of a full
     vmap fall out of cache; see the benchmarks page); on a GPU keep the default.
 
     >>> import torch
