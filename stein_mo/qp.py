@@ -152,6 +152,17 @@ def _enumerate(G: Tensor, tol: float) -> Tensor:
     return w[torch.arange(B, device=G.device), obj.argmin(-1)]
 
 
+def _toward(x: Tensor, target: Tensor, active: Tensor, minor: Tensor) -> tuple[Tensor, Tensor]:
+    """The minor cycle shared by Wolfe's min-norm point and Lawson–Hanson, on the rows where ``minor``: the largest
+    step from x towards ``target`` that keeps the ``active`` coordinates >= 0; blocking coordinates leave the set."""
+    blocking = active & (target <= 0)
+    theta = torch.where(blocking, x / (x - target), torch.inf).min(-1)
+    x_new = x + theta.values.clamp(max=1.0)[:, None] * (target - x)
+    drop = (active & (x_new <= 0)) | (torch.nn.functional.one_hot(theta.indices, x.shape[-1]).bool() & blocking)
+    x_new = x_new.masked_fill(drop | ~active, 0.0)
+    return torch.where(minor[:, None], x_new, x), torch.where(minor[:, None], active & ~drop, active)
+
+
 def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
     B, K = G.shape[:2]
     rows = torch.arange(B, device=G.device)
@@ -179,14 +190,7 @@ def _wolfe(G: Tensor, tol: float, max_iter: int) -> Tensor:
         done = done | (accept & optimal)
         # Minor cycle: largest step towards alpha that stays in the simplex; drop the blocking point.
         if minor.any():
-            blocking = S & (alpha <= 0)
-            theta = torch.where(blocking, w / (w - alpha), torch.inf).min(-1)
-            step = theta.values.clamp(max=1.0)[:, None]
-            w_new = w + step * (alpha - w)
-            drop = (S & (w_new <= 0)) | (torch.nn.functional.one_hot(theta.indices, K).bool() & blocking)
-            w_new = w_new.masked_fill(drop | ~S, 0.0)
-            w = torch.where(minor[:, None], w_new, w)
-            S = torch.where(minor[:, None], S & ~drop, S)
+            w, S = _toward(w, alpha, S, minor)
         if done.all():
             break
     else:
@@ -300,12 +304,7 @@ def _nnqp(
         done = done | (accept & optimal)
         # Minor cycle: largest step towards s that keeps z >= 0; pin the blocking coordinates.
         if minor.any():
-            blocking = P & (s <= 0)
-            theta = torch.where(blocking, z / (z - s), torch.inf).min(-1)
-            z_new = z + theta.values.clamp(max=1.0)[:, None] * (s - z)
-            drop = (P & (z_new <= 0)) | (torch.nn.functional.one_hot(theta.indices, m).bool() & blocking)
-            z = torch.where(minor[:, None], z_new.masked_fill(drop | ~P, 0.0), z)
-            P = torch.where(minor[:, None], P & ~drop, P)
+            z, P = _toward(z, s, P, minor)
     if not done.all():
         _warn_unfinished("dual_cone_weights", done, max_iter)
     return z.clamp_min(0.0)
