@@ -98,12 +98,22 @@ def _set_grads(params: Sequence[Tensor], grads: Sequence[Tensor]) -> None:
         p.grad = g.detach()
 
 
-def _per_task_jacobian(L: Tensor, enc: ParticleEnsemble, retain_graph: bool = True) -> Tensor:
+def _per_task_jacobian(L: Tensor, enc: ParticleEnsemble) -> Tensor:
     """(K, M, P) per-member gradients of each task's loss w.r.t. the encoder, from one backward batched over tasks."""
-    K = L.shape[1]
-    basis = torch.eye(K, dtype=L.dtype, device=L.device)
-    grads = torch.autograd.grad(L.sum(0), list(enc.params), basis, is_grads_batched=True, retain_graph=retain_graph)
+    grads = torch.autograd.grad(L.sum(0), list(enc.params), _basis(L), is_grads_batched=True, retain_graph=True)
     return enc.per_particle(list(grads))
+
+
+def _basis(L: Tensor) -> Tensor:
+    """The K unit cotangents of the (K,) task losses."""
+    return torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+
+
+def _encoder_vjp(z: Tensor, enc: ParticleEnsemble, cot: Tensor) -> Tensor:
+    r""":math:`J_a^\top c_a` for a batch of cotangents ``cot`` (B, *z.shape): one backward through the encoder."""
+    return enc.per_particle(
+        list(torch.autograd.grad(z, list(enc.params), cot, is_grads_batched=True, retain_graph=True))
+    )
 
 
 def _head_rows(model: MultiTaskEnsemble, grads: Sequence[Tensor]) -> list[Tensor]:
@@ -295,12 +305,10 @@ class MTSGDEnsemble(TrainingMethod):
         L2 = task_losses(model.decode(z), y, model.losses)
         t = _kernel_terms(self.kernel, self.kernel_on, z, [enc])
         K = L2.shape[1]
-        basis = torch.eye(K, dtype=L2.dtype, device=L2.device)
         # per-task gradients w.r.t. the features z: a backward through the heads only
-        C = torch.autograd.grad(L2.sum(0), z, basis, is_grads_batched=True, retain_graph=True)[0]
+        C = torch.autograd.grad(L2.sum(0), z, _basis(L2), is_grads_batched=True, retain_graph=True)[0]
         if self.gramian == "parameters":  # then one backward through the encoder for the K tasks and R together
-            cot = torch.cat([C, t.repulsion.view_as(z)[None]]) if pull else C
-            G = enc.per_particle(list(torch.autograd.grad(z, list(enc.params), cot, is_grads_batched=True)))
+            G = _encoder_vjp(z, enc, torch.cat([C, t.repulsion.view_as(z)[None]]) if pull else C)
             J, r = (G[:K], G[K]) if pull else (G, t.repulsion)  # J: (K, M, P)
             KJ = torch.einsum("ab,kbp->kap", t.matrix, J)
             w = self.weighting.weights(torch.einsum("iap,jap->ij", J, KJ))  # sum_ab k_ab <S_i(a), S_j(b)>
@@ -309,13 +317,8 @@ class MTSGDEnsemble(TrainingMethod):
             C = C.flatten(2)
             w = self.weighting.weights(torch.einsum("iap,ab,jbp->ij", C, t.matrix, C))
             v = torch.einsum("k,kap->ap", w, C).view_as(z)
-            if pull:  # one backward through the encoder for both cotangents
-                cot = torch.stack([v, t.repulsion.view_as(z)])
-                both = enc.per_particle(list(torch.autograd.grad(z, list(enc.params), cot, is_grads_batched=True)))
-                drift, r = t.matrix @ both[0], both[1]
-            else:
-                drift = t.matrix @ enc.per_particle(list(torch.autograd.grad(z, list(enc.params), v)))
-                r = t.repulsion
+            both = _encoder_vjp(z, enc, torch.stack([v, t.repulsion.view_as(z)]) if pull else v[None])
+            drift, r = t.matrix @ both[0], both[1] if pull else t.repulsion
         _set_grads(enc.params, enc.unflatten(drift - w.sum() * tau * r))
         return L.detach()
 
