@@ -108,12 +108,9 @@ def demo_zdt3(args: argparse.Namespace) -> dict:
     front = zdt.front(20001)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    import matplotlib
+    from .plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(F), figsize=(4.7 * len(F), 4.2), sharex=True, sharey=True)
+    fig, axes = pyplot().subplots(1, len(F), figsize=(4.7 * len(F), 4.2), sharex=True, sharey=True)
     for ax, (name, pts) in zip(axes, F.items(), strict=True):
         ax.plot(front[:, 0], front[:, 1], ".", color="tab:red", ms=1)
         ax.plot(pts[:, 0], pts[:, 1], "o", color="tab:blue", ms=4, mfc="none")

@@ -1,4 +1,4 @@
-"""Matplotlib figures: particles over the density contours of 2-D targets."""
+"""Matplotlib figures: particles over the density contours of 2-D targets, reliability diagrams, training curves."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from torch import Tensor
 
 from .stein import Target
 
-__all__ = ["plot_density_contours", "plot_snapshots"]
+__all__ = ["plot_density_contours", "plot_reliability", "plot_snapshots", "plot_training_curves", "pyplot"]
+
+
+def pyplot():
+    """``matplotlib.pyplot``, on the non-interactive Agg backend unless a backend is already in use."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 _COLOURS = ("tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink")
 
@@ -41,11 +52,7 @@ def plot_snapshots(targets: Sequence[Target], rows: dict[str, dict[int, Tensor]]
 
     ``rows`` maps a method name to ``{step: particles (M, 2)}``. Returns the matplotlib figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ncol = max(len(r) for r in rows.values())
     fig, axes = plt.subplots(len(rows), ncol, figsize=(3 * ncol, 3 * len(rows)), squeeze=False)
     for i, (name, snaps) in enumerate(rows.items()):
@@ -65,11 +72,7 @@ def plot_reliability(probs: Tensor, labels: Tensor, n_bins: int = 10, closed: st
 
     Returns the axes.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     from .metrics.calibration import ece, reliability
 
     r = reliability(probs, labels, n_bins, closed)
@@ -90,3 +93,24 @@ def plot_reliability(probs: Tensor, labels: Tensor, n_bins: int = 10, closed: st
     ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_training_curves(results: dict):
+    """Training loss and validation NLL per epoch, one line per method, from ``stein-mo mtl``'s ``results``."""
+    import numpy as np
+
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
+    for name, r in results["methods"].items():
+        h = r["history"]
+        epochs = [e["epoch"] for e in h]
+        axes[0].plot(epochs, [float(np.mean(e["train_loss"])) for e in h], label=name)
+        if h and "val" in h[0]:
+            key = "nll" if "nll" in h[0]["val"][0] else "gaussian_nll"
+            axes[1].plot(epochs, [float(np.mean([t[key] for t in e["val"]])) for e in h], label=name)
+            axes[1].set_ylabel(f"validation {key} (mean over tasks)")
+    axes[0].set_ylabel("training loss (mean over tasks and members)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig

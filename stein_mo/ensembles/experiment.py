@@ -123,13 +123,9 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def _save_reliability(path: Path, probs: list[Tensor], dataset: Dataset, name: str) -> None:
-    import matplotlib
+    from ..plotting import plot_reliability, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..plotting import plot_reliability
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(probs), figsize=(4 * len(probs), 4), squeeze=False)
     y = dataset.test[1]
     for k, (p, ax) in enumerate(zip(probs, axes[0], strict=True)):
@@ -141,24 +137,8 @@ def _save_reliability(path: Path, probs: list[Tensor], dataset: Dataset, name: s
 
 
 def _save_curves(path: Path, results: dict[str, Any]) -> None:
-    import matplotlib
+    from ..plotting import plot_training_curves, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name, r in results["methods"].items():
-        h = r["history"]
-        epochs = [e["epoch"] for e in h]
-        axes[0].plot(epochs, [float(np.mean(e["train_loss"])) for e in h], label=name)
-        if h and "val" in h[0]:
-            key = "nll" if "nll" in h[0]["val"][0] else "gaussian_nll"
-            axes[1].plot(epochs, [float(np.mean([t[key] for t in e["val"]])) for e in h], label=name)
-            axes[1].set_ylabel(f"validation {key} (mean over tasks)")
-    axes[0].set_ylabel("training loss (mean over tasks and members)")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
+    fig = plot_training_curves(results)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
