@@ -32,8 +32,8 @@ class KernelTerms(NamedTuple):
     """(M, M) kernel matrix :math:`k_{ab}`."""
     repulsion: Tensor
     r"""(M, d) :math:`\sum_b \nabla_{x_b} k(x_b, x_a)`."""
-    trace: Tensor
-    r"""Scalar :math:`\sum_{a,b} \operatorname{tr} \partial^2 k / \partial x_a \partial x_b`."""
+    trace: Tensor | None
+    r"""Scalar :math:`\sum_{a,b} \operatorname{tr} \partial^2 k / \partial x_a \partial x_b`, or ``None`` if skipped."""
     bandwidth: Tensor
     r"""Scalar :math:`\sigma` actually used."""
 
@@ -51,14 +51,20 @@ def median_heuristic(sq_dist: Tensor) -> Tensor:
     detached distances. :math:`2\sigma^2` is floored at the dtype's machine epsilon so that coinciding particles
     never give :math:`\sigma = 0`.
     """
+    return _median_sigma_sq(sq_dist).sqrt()
+
+
+def _median_sigma_sq(sq_dist: Tensor) -> Tensor:
+    r""":math:`\sigma^2` of :func:`median_heuristic`, in as few tensor operations as possible (a per-step cost)."""
     D = sq_dist.detach()
     M = D.shape[0]
     # Sorted, D's M² entries are its M zero diagonal entries, then every pair's value twice; so with P pairs the
-    # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1.
-    flat, P = D.reshape(-1), M * (M - 1) // 2
-    med = 0.5 * (flat.kthvalue(M + P).values + flat.kthvalue(M + P + 1).values)
-    two_sigma_sq = (med / math.log(M + 1)).clamp_min(torch.finfo(D.dtype).eps)
-    return (0.5 * two_sigma_sq).sqrt()
+    # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1: the same pair when P is odd.
+    flat, P = D.view(-1), M * (M - 1) // 2
+    med = flat.kthvalue(M + P).values
+    if P % 2 == 0:
+        med = med.add_(flat.kthvalue(M + P + 1).values).mul_(0.5)
+    return med.mul_(0.5 / math.log(M + 1)).clamp_min_(0.5 * torch.finfo(D.dtype).eps)
 
 
 class Kernel:
@@ -78,26 +84,31 @@ class Kernel:
         raise NotImplementedError
 
     def bandwidth(self, sq_dist: Tensor) -> Tensor:
+        r""":math:`\sigma` for the squared distances ``sq_dist`` (M, M): the fixed one or the median heuristic."""
+        return self._sigma_sq(sq_dist).sqrt()
+
+    def _sigma_sq(self, sq_dist: Tensor) -> Tensor:
         if self.sigma is None:
-            return median_heuristic(sq_dist)
-        return torch.tensor(self.sigma, dtype=sq_dist.dtype, device=sq_dist.device)
+            return _median_sigma_sq(sq_dist)
+        return torch.tensor(self.sigma**2, dtype=sq_dist.dtype, device=sq_dist.device)
 
     def __call__(self, X: Tensor) -> KernelTerms:
         """All kernel terms at the particles ``X`` (M, d)."""
         check_particles(X)
         return self.terms(X)
 
-    def terms(self, X: Tensor) -> KernelTerms:
-        """:meth:`__call__` without input validation, for the samplers' inner loop."""
+    def terms(self, X: Tensor, trace: bool = True) -> KernelTerms:
+        """:meth:`__call__` without input validation, for the samplers' inner loop; ``trace=False`` skips the trace
+        term (``None``), which only the Gramian and the KSD need."""
         d = X.shape[1]
         r2 = squared_distances(X)
         sigma = self.bandwidth(r2)
         f0, f1, f2 = self.profile(r2, sigma)
         repulsion = 2.0 * (f1 @ X - X * f1.sum(1, keepdim=True))
-        trace = (-2.0 * d * f1 - 4.0 * r2 * f2).sum()
-        return KernelTerms(f0, repulsion, trace, sigma)
+        t = (-2.0 * d * f1 - 4.0 * r2 * f2).sum() if trace else None
+        return KernelTerms(f0, repulsion, t, sigma)
 
-    def feature_terms(self, U: Tensor, J: Tensor) -> KernelTerms:
+    def feature_terms(self, U: Tensor, J: Tensor, trace: bool = True) -> KernelTerms:
         r"""Terms of the kernel :math:`k(U(x), U(y))` on features :math:`U` (M, K), e.g. objective values, with their
         Jacobians ``J`` (M, K, d) with respect to the particles; the bandwidth comes from distances between features.
 
@@ -117,9 +128,11 @@ class Kernel:
         repulsion = W @ JU - (A * U[:, :, None]).sum(1)
         Gkl = (J.reshape(M * K, d) @ J.reshape(M * K, d).T).view(M, K, M, K).permute(0, 2, 1, 3)  # <J_a,k, J_b,l>
         delta = U[:, None, :] - U[None, :, :]
+        if not trace:
+            return KernelTerms(f0, repulsion, None, sigma)
         quad = ((delta[:, :, :, None] * delta[:, :, None, :]) * Gkl).sum((2, 3))
-        trace = (-2.0 * f1 * Gkl.diagonal(dim1=2, dim2=3).sum(-1) - 4.0 * f2 * quad).sum()
-        return KernelTerms(f0, repulsion, trace, sigma)
+        t = (-2.0 * f1 * Gkl.diagonal(dim1=2, dim2=3).sum(-1) - 4.0 * f2 * quad).sum()
+        return KernelTerms(f0, repulsion, t, sigma)
 
     def matrix(self, X: Tensor) -> Tensor:
         """The (M, M) kernel matrix alone."""
@@ -168,23 +181,24 @@ class RBF(Kernel):
         std = X.detach().std(0)
         return std.clamp_min(1e-12 * std.max().clamp_min(torch.finfo(X.dtype).tiny))
 
-    def terms(self, X: Tensor) -> KernelTerms:
+    def terms(self, X: Tensor, trace: bool = True) -> KernelTerms:
         # The generic terms with f' = -f/(2σ²), f'' = f/(4σ⁴) folded in: five (M, M) operations instead of ten.
         # With per-coordinate scales D the kernel is exp(-|D⁻¹(x - y)|²/(2σ²)): work on X / D, chain-rule back.
         D = self._scales(X)
         Xs = X if D is None else X / D
         r2 = squared_distances(Xs)
-        sigma = self.bandwidth(r2)
-        two_a = sigma.pow(-2)  # 1/σ²
-        K = torch.exp(r2 * (-0.5 * two_a))
+        sigma_sq = self._sigma_sq(r2)
+        two_a = sigma_sq.reciprocal()  # 1/σ²
+        K = torch.exp(r2 * two_a.mul(-0.5))
         rows = K.sum(1, keepdim=True)
-        repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0) * two_a
-        if D is None:
-            trace = two_a * (X.shape[1] * rows.sum() - two_a * (K * r2).sum())
-            return KernelTerms(K, repulsion, trace, sigma)
-        w = D.pow(-2)  # tr = k (sum_i D_i⁻²/σ² - |Δx / D²|²/σ⁴)
-        trace = two_a * (w.sum() * rows.sum() - two_a * (K * squared_distances(Xs / D)).sum())
-        return KernelTerms(K, repulsion / D, trace, sigma)
+        repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0).mul_(two_a)
+        t = None
+        if trace and D is None:
+            t = two_a * (X.shape[1] * rows.sum() - two_a * (K * r2).sum())
+        elif trace:
+            w = D.pow(-2)  # tr = k (sum_i D_i⁻²/σ² - |Δx / D²|²/σ⁴)
+            t = two_a * (w.sum() * rows.sum() - two_a * (K * squared_distances(Xs / D)).sum())
+        return KernelTerms(K, repulsion if D is None else repulsion / D, t, sigma_sq.sqrt())
 
 
 class IMQ(Kernel):

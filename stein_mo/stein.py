@@ -76,26 +76,33 @@ def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tens
     with torch.enable_grad():
         if batched:
             logp = targets(leaf)
-            _check_logp(logp, (K, M), "the batched target")
+            _check_logp(logp, (K, M), None, 0)
+        elif K == 1:
+            logp = targets[0](leaf)
+            _check_logp(logp, (M,), targets[0], 0)
         else:
             logps = []
-            for k, (target, x) in enumerate(zip(targets, [leaf] if K == 1 else leaf.unbind(0), strict=True)):
+            for k, (target, x) in enumerate(zip(targets, leaf.unbind(0), strict=True)):
                 lp = target(x)
-                _check_logp(lp, (M,), _name(target, k))
+                _check_logp(lp, (M,), target, k)
                 logps.append(lp)
             logp = torch.stack(logps)
         if not logp.requires_grad:
             raise ValueError("no target's log density depends on the particles (no gradient flows to X)")
-        (S,) = torch.autograd.grad(logp.sum(), leaf, allow_unused=False)
+        total = logp.sum()
+        (S,) = torch.autograd.grad(total, leaf)
+    logp = logp.detach().view(K, M)
     S = S.view(K, M, -1)
-    if not torch.isfinite(logp.detach().sum() + S.sum()):  # one cheap test; the details only on failure
-        _raise_non_finite(targets, logp.detach(), S)
-    return logp.detach(), S
+    if not torch.isfinite(S.sum() + total.detach()):  # one cheap test; the details only on failure
+        _raise_non_finite(targets, logp, S)
+    return logp, S
 
 
-def _check_logp(lp: object, shape: tuple[int, ...], who: str) -> None:
+def _check_logp(lp: object, shape: tuple[int, ...], target: object, k: int) -> None:
+    """Raise unless ``lp`` is a tensor of ``shape``; ``target`` ``None`` means the batched target."""
     if not isinstance(lp, Tensor) or lp.shape != shape:
         got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
+        who = "the batched target" if target is None else _name(target, k)
         raise ValueError(f"{who} returned log densities of shape {got}, expected {shape}")
 
 

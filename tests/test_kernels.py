@@ -54,12 +54,22 @@ def test_trace_sign_is_plus_d_over_sigma_squared():
     assert terms.trace.item() == pytest.approx(2 * 3 / 0.25, rel=1e-12)
 
 
-@pytest.mark.parametrize("M", [2, 3, 10, 51])
-def test_median_heuristic_matches_numpy(M):
-    X = torch.randn(M, 4, dtype=torch.float64)
+@pytest.mark.parametrize("M", [2, 3, 4, 8, 10, 51, 100])  # odd and even numbers of pairs M(M-1)/2
+@pytest.mark.parametrize("grid", [False, True])  # integer points: many exact ties, even coincidences
+def test_median_heuristic_matches_numpy(M, grid):
+    X = torch.randn(M, 4, dtype=torch.float64) if not grid else torch.randint(0, 3, (M, 2)).double()
     sigma = median_heuristic(squared_distances(X))
     expect = np.median(pdist(X.numpy(), "sqeuclidean")) / np.log(M + 1)
     assert (2 * sigma**2).item() == pytest.approx(expect, rel=1e-12)
+
+
+def test_trace_can_be_skipped():
+    X = torch.randn(30, 3, dtype=torch.float64)
+    for kernel in (stein_mo.RBF(), stein_mo.RBF(scale="std"), stein_mo.IMQ()):
+        full, lean = kernel.terms(X), kernel.terms(X, trace=False)
+        assert lean.trace is None and full.trace is not None
+        for a, b in zip(full[:2] + full[3:], lean[:2] + lean[3:], strict=True):
+            assert torch.equal(a, b)
 
 
 def test_median_floor_on_identical_particles():

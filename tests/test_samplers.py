@@ -152,6 +152,29 @@ def test_optimizers(opt, lr):
     assert abs(r.particles.mean().item() - 3.0) < 0.3
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"weight_decay": 0.1, "betas": (0.5, 0.9)}, {"maximize": True}])
+def test_direct_fused_adam_is_bit_identical_to_torch_optim(device, kwargs):
+    from stein_mo.samplers.base import _optimizer_step
+
+    X0 = torch.randn(40, 3, device=device)
+    a, b = X0.clone().requires_grad_(), X0.clone().requires_grad_()
+    opt_a = torch.optim.Adam([a], lr=0.05, fused=True, **kwargs)
+    opt_b = torch.optim.Adam([b], lr=0.05, fused=True, **kwargs)
+    for _ in range(20):
+        g = torch.randn(40, 3, device=device)
+        a.grad, b.grad = g.clone(), g.clone()
+        opt_a.step()
+        _optimizer_step(opt_b)
+    assert torch.equal(a, b)
+    for key in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(opt_a.state[a][key], opt_b.state[b][key])
+    calls = []  # an optimizer with a hook, or under a scheduler, takes torch.optim's own path
+    opt_b.register_step_post_hook(lambda *_: calls.append(1))
+    b.grad = torch.randn(40, 3, device=device)
+    _optimizer_step(opt_b)
+    assert calls == [1]
+
+
 def test_callback_stops_the_run():
     r = stein_mo.SVGD(gaussian([0.0])).run(torch.randn(5, 1), 100, callback=lambda s, i: s.step >= 4)
     assert r.state.step == 4

@@ -80,7 +80,11 @@ class GaussianMixture:
             L = self.scale_tril.to(x)
             logdet = 2 * L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
             const = self.weights.to(x).log() - 0.5 * (logdet + self.dim * math.log(2 * math.pi))
-            self._cache[key] = (self.means.to(x), L, const[..., None])
+            if self.variance is None:
+                self._cache[key] = (self.means.to(x), L, const[..., None])
+            else:  # -|x - μ|²/2v = x·μ/v - |μ|²/2v - |x|²/2v: the component logits are one matmul away
+                mu = self.means.to(x) / float(self.variance)
+                self._cache[key] = (mu.mT, (const - 0.5 * (self.means.to(x) * mu).sum(-1)).unsqueeze(-2), None)
         return self._cache[key]
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -90,12 +94,13 @@ class GaussianMixture:
         if not shape_ok or x.shape[-1] != self.dim:
             want = f"(M, {self.dim})" + (f" or ({K}, M, {self.dim})" if K else "")
             raise ValueError(f"{self.__name__} expects particles of shape {want}, got {tuple(x.shape)}")
+        if self.variance is not None:  # isotropic: logsumexp_c(x·μ_c/v + b_c) - |x|²/2v, (…, M, C) logits
+            mu_t, b, _ = self._params(x)
+            logits = torch.matmul(x, mu_t).add_(b)
+            return torch.logsumexp(logits, dim=-1).sub(x.pow(2).sum(-1), alpha=0.5 / float(self.variance))
         mu, L, const = self._params(x)
         diff = x.unsqueeze(-3) - mu.unsqueeze(-2)  # (…, C, M, d)
-        if self.variance is not None:
-            sq = diff.pow(2).sum(-1) / float(self.variance)
-        else:
-            sq = torch.linalg.solve_triangular(L, diff.mT, upper=False).pow(2).sum(-2)
+        sq = torch.linalg.solve_triangular(L, diff.mT, upper=False).pow(2).sum(-2)
         return torch.logsumexp(const - 0.5 * sq, dim=-2)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

@@ -32,6 +32,8 @@ class MOOSVGD(Sampler):
     True
     """
 
+    needs_trace = False
+
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         Sp = S.transpose(0, 1)  # (M, K, d)
         w = _min_norm_weights(Sp @ Sp.transpose(1, 2))  # (M, K)

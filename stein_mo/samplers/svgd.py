@@ -28,5 +28,7 @@ class SVGD(Sampler):
     ) -> None:
         super().__init__([target], kernel, bounds, kernel_on)
 
+    needs_trace = False
+
     def direction(self, terms: KernelTerms, S: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return _smoothed(terms, S[0]), {}
