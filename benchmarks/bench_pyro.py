@@ -40,6 +40,21 @@ def time_ours(X, y, x0):
     return time.perf_counter() - t, result.samples["w"]
 
 
+def time_model_alone(X, y, x0):
+    """The model's log joint and its gradient written in plain torch, the same arithmetic (the (M, N, D) product):
+    a floor that neither library can go below, so pyro_time / this is the largest ratio any engine could show."""
+    w = x0.clone().requires_grad_()
+    prior = torch.distributions.Normal(0.0, 1.0)
+    t = time.perf_counter()
+    for _ in range(STEPS):
+        logits = (X * w[:, None, :]).sum(-1)
+        lp = prior.log_prob(w).sum(-1) - torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand_as(logits), reduction="none"
+        ).sum(-1)
+        torch.autograd.grad(lp.sum(), w)
+    return time.perf_counter() - t, None
+
+
 def time_pyro(X, y, x0):
     pyro.clear_param_store()
     pyro.param("svgd_particles", x0.reshape(-1).clone())
@@ -57,7 +72,7 @@ def main():
     x0 = torch.randn(M, D, generator=torch.Generator().manual_seed(1))
     best, out = {}, {}
     for r in range(4):
-        for name, fn in (("pyro", time_pyro), ("ours", time_ours)):
+        for name, fn in (("pyro", time_pyro), ("ours", time_ours), ("model", time_model_alone)):
             t, w = fn(X, y, x0)
             if r:
                 best[name], out[name] = min(best.get(name, t), t), w
@@ -66,9 +81,18 @@ def main():
     print(f"Bayesian logistic regression: {N} points, {D} coefficients, {M} particles, {STEPS} Adam steps, 1 thread")
     print(f"  pyro.infer.SVGD        {best['pyro']:.3f} s  ({1e3 * best['pyro'] / STEPS:.2f} ms/step)")
     print(f"  from_pyro + SVGD       {best['ours']:.3f} s  ({1e3 * best['ours'] / STEPS:.2f} ms/step)")
-    print(f"  ratio {best['pyro'] / best['ours']:.2f}x  (issue asks >= 3x)")
+    print(f"  model alone (log joint + gradient in plain torch) {best['model']:.3f} s")
+    print(
+        f"  ratio {best['pyro'] / best['ours']:.2f}x  (issue asks >= 3x; no engine can exceed pyro / model alone = "
+        f"{best['pyro'] / best['model']:.2f}x here)"
+    )
+    engine_pyro, engine_ours = best["pyro"] - best["model"], best["ours"] - best["model"]
+    print(
+        f"  time outside the model: pyro {engine_pyro:.3f} s, ours {engine_ours:.3f} s, "
+        f"ratio {engine_pyro / engine_ours:.2f}x"
+    )
     print(f"  posterior means: |ours - pyro| / |pyro| = {rel:.2%}  (issue asks <= 5%)")
-    print(json.dumps({"pyro_s": best["pyro"], "ours_s": best["ours"], "mean_rel_diff": rel}))
+    print(json.dumps({"pyro_s": best["pyro"], "ours_s": best["ours"], "model_s": best["model"], "mean_rel_diff": rel}))
 
 
 if __name__ == "__main__":

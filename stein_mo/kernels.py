@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,9 +62,14 @@ def _median_sigma_sq(sq_dist: Tensor) -> Tensor:
     # Sorted, D's M² entries are its M zero diagonal entries, then every pair's value twice; so with P pairs the
     # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1: the same pair when P is odd.
     flat, P = D.view(-1), M * (M - 1) // 2
-    med = flat.kthvalue(M + P).values
-    if P % 2 == 0:
-        med = med.add_(flat.kthvalue(M + P + 1).values).mul_(0.5)
+    if D.device.type == "cpu" and D.dtype in (torch.float32, torch.float64):
+        # numpy's introselect finds both in one pass, 2-20x faster than torch.kthvalue on CPU (M = 50 ... 1000)
+        part = np.partition(flat.numpy(), [M + P - 1, M + P])
+        med = torch.scalar_tensor(0.5 * (float(part[M + P - 1]) + float(part[M + P])), dtype=D.dtype)
+    else:
+        med = flat.kthvalue(M + P).values
+        if P % 2 == 0:
+            med = med.add_(flat.kthvalue(M + P + 1).values).mul_(0.5)
     return med.mul_(0.5 / math.log(M + 1)).clamp_min_(0.5 * torch.finfo(D.dtype).eps)
 
 
@@ -188,16 +194,15 @@ class RBF(Kernel):
         Xs = X if D is None else X / D
         r2 = squared_distances(Xs)
         sigma_sq = self._sigma_sq(r2)
-        two_a = sigma_sq.reciprocal()  # 1/σ²
-        K = torch.exp(r2 * two_a.mul(-0.5))
+        K = r2.div(sigma_sq.mul(-2.0)).exp_()
         rows = K.sum(1, keepdim=True)
-        repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0).mul_(two_a)
+        repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0).div_(sigma_sq)
+        # tr = k (d/σ² - r²/σ⁴) summed, i.e. (d Σk - Σ k r² / σ²) / σ²; with scales D, d -> Σ_i D_i⁻², r -> |Δx / D²|
         t = None
-        if trace and D is None:
-            t = two_a * (X.shape[1] * rows.sum() - two_a * (K * r2).sum())
-        elif trace:
-            w = D.pow(-2)  # tr = k (sum_i D_i⁻²/σ² - |Δx / D²|²/σ⁴)
-            t = two_a * (w.sum() * rows.sum() - two_a * (K * squared_distances(Xs / D)).sum())
+        if trace:
+            d_eff = X.shape[1] if D is None else D.pow(-2).sum()
+            kr2 = torch.dot(K.view(-1), (r2 if D is None else squared_distances(Xs / D)).view(-1))
+            t = torch.addcdiv(rows.sum() * d_eff, kr2, sigma_sq, value=-1.0).div_(sigma_sq)
         return KernelTerms(K, repulsion if D is None else repulsion / D, t, sigma_sq.sqrt())
 
 

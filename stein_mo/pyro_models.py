@@ -81,7 +81,13 @@ def from_pyro(model: Callable, *args: Any, **kwargs: Any) -> PyroTarget:
 
 
 class PyroTarget:
-    """Log density of a Pyro model's latent sites on unconstrained rows (see the module docstring)."""
+    """Log density of a Pyro model's latent sites on unconstrained rows (see the module docstring).
+
+    Pyro's validation (supports of observed values, parameter constraints) runs on the evaluations made at
+    construction, when it is enabled as it is by default; later evaluations skip it, since the observed data do
+    not change and the latents come from bijections onto their supports. A non-finite log density or score still
+    stops a sampler with an error. Set ``target.validate = True`` to validate at every evaluation.
+    """
 
     def __init__(self, model: Callable, *args: Any, **kwargs: Any) -> None:
         self.model, self.args, self.kwargs = model, args, kwargs
@@ -110,7 +116,9 @@ class PyroTarget:
         if not sites:
             raise ValueError(f"model {self.__name__!r} has no latent sample sites")
         self.sites, self.dim, self._nesting = sites, offset, nesting
-        self._check_vectorisation()
+        self.validate = pyro.infer.util.is_validation_enabled()
+        self._check_vectorisation()  # with Pyro's validation as the user has it: observed data and parameters checked
+        self.validate = False
 
     # ---------------------------------------------------------------------------------------------- layout
     def layout(self) -> tuple:
@@ -155,7 +163,7 @@ class PyroTarget:
         return self._log_joint(data, M) + log_jac
 
     def _log_joint(self, data: dict[str, Tensor], M: int) -> Tensor:
-        with pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
+        with pyro.validation_enabled(self.validate), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
             trace = poutine.trace(poutine.condition(self.model, data=data)).get_trace(*self.args, **self.kwargs)
         total = 0.0
         for name, site in trace.nodes.items():

@@ -15,6 +15,7 @@ with :math:`R` the kernel repulsion and :math:`t` the summed trace term. Cost :m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -91,9 +92,8 @@ def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tens
             raise ValueError("no target's log density depends on the particles (no gradient flows to X)")
         total = logp.sum()
         (S,) = torch.autograd.grad(total, leaf)
-    logp = logp.detach().view(K, M)
-    S = S.view(K, M, -1)
-    if not torch.isfinite(S.sum() + total.detach()):  # one cheap test; the details only on failure
+    logp, S = logp.detach().view(K, M), S.view(K, M, -1)
+    if not math.isfinite((S.sum() + total.detach()).item()):  # one cheap test; the details only on failure
         _raise_non_finite(targets, logp, S)
     return logp, S
 
@@ -133,10 +133,10 @@ def _smoothed(terms: KernelTerms, g: Tensor, total: Tensor | None = None) -> Ten
 
 def _gramian(terms: KernelTerms, S: Tensor, KS: Tensor) -> Tensor:
     M = S.shape[-2]
-    T = S.flatten(1) @ KS.flatten(1).T
-    c = (S * terms.repulsion).sum((1, 2))
-    U = (T + c[:, None] + c[None, :] + terms.trace) / M**2
-    return 0.5 * (U + U.T)
+    Sf = S.flatten(1)
+    T = Sf @ KS.flatten(1).T
+    c = Sf @ terms.repulsion.reshape(-1)
+    return ((T + T.T) * 0.5 + c[:, None] + c + terms.trace) / M**2  # T symmetrised: U is exactly symmetric
 
 
 def stein_directions(X: Tensor, scores: Tensor, kernel: Kernel | None = None) -> Tensor:

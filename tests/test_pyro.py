@@ -163,6 +163,23 @@ def test_errors_name_the_site():
         stein_mo.from_pyro(not_vectorised)
 
 
+def test_validation_runs_at_construction_and_on_request():
+    def logistic(y):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", len(y)):
+            pyro.sample("y", dist.Bernoulli(logits=w), obs=y)
+
+    with pytest.raises(ValueError, match="Bernoulli"):  # Pyro's own check of the observed values, once
+        stein_mo.from_pyro(logistic, torch.tensor([0.0, 2.0]))
+    target = stein_mo.from_pyro(logistic, torch.tensor([0.0, 1.0]))
+    assert target.validate is False  # later evaluations skip it; the data cannot have changed
+    target.args = (torch.tensor([0.0, 2.0]),)
+    target(torch.zeros(3, 1))  # not re-validated ...
+    target.validate = True
+    with pytest.raises(ValueError, match="Bernoulli"):  # ... unless asked
+        target(torch.zeros(3, 1))
+
+
 def test_predictive_and_arviz_export(tmp_path):
     az = pytest.importorskip("arviz")
     import matplotlib
