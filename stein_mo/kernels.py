@@ -42,7 +42,7 @@ class KernelTerms(NamedTuple):
 def squared_distances(X: Tensor) -> Tensor:
     """(M, M) matrix of squared Euclidean distances, exactly zero on the diagonal."""
     sq = X.pow(2).sum(-1)
-    return torch.addmm(sq[:, None] + sq, X, X.T, alpha=-2.0).clamp_min_(0.0).fill_diagonal_(0.0)
+    return torch.addmm(sq.unsqueeze(1) + sq, X, X.t(), alpha=-2.0).clamp_min_(0.0).fill_diagonal_(0.0)
 
 
 def median_heuristic(sq_dist: Tensor) -> Tensor:
@@ -52,25 +52,35 @@ def median_heuristic(sq_dist: Tensor) -> Tensor:
     detached distances. :math:`2\sigma^2` is floored at the dtype's machine epsilon so that coinciding particles
     never give :math:`\sigma = 0`.
     """
-    return _median_sigma_sq(sq_dist).sqrt()
+    return _as_tensor(_median_sigma_sq(sq_dist), sq_dist).sqrt()
 
 
-def _median_sigma_sq(sq_dist: Tensor) -> Tensor:
-    r""":math:`\sigma^2` of :func:`median_heuristic`, in as few tensor operations as possible (a per-step cost)."""
-    D = sq_dist.detach()
+def _median_sigma_sq(sq_dist: Tensor) -> float | Tensor:
+    r""":math:`\sigma^2` of :func:`median_heuristic`: a Python float on CPU, a 0-d tensor elsewhere (no device sync).
+
+    Computed in as few tensor operations as possible: it is a per-step cost of every sampler.
+    """
+    D = sq_dist.detach() if sq_dist.requires_grad else sq_dist
     M = D.shape[0]
     # Sorted, D's M² entries are its M zero diagonal entries, then every pair's value twice; so with P pairs the
     # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1: the same pair when P is odd.
     flat, P = D.view(-1), M * (M - 1) // 2
+    scale, floor = 0.5 / math.log(M + 1), 0.5 * torch.finfo(D.dtype).eps
     if D.device.type == "cpu" and D.dtype in (torch.float32, torch.float64):
         # numpy's introselect finds both in one pass, 2-20x faster than torch.kthvalue on CPU (M = 50 ... 1000)
         part = np.partition(flat.numpy(), [M + P - 1, M + P])
-        med = torch.scalar_tensor(0.5 * (float(part[M + P - 1]) + float(part[M + P])), dtype=D.dtype)
-    else:
-        med = flat.kthvalue(M + P).values
-        if P % 2 == 0:
-            med = med.add_(flat.kthvalue(M + P + 1).values).mul_(0.5)
-    return med.mul_(0.5 / math.log(M + 1)).clamp_min_(0.5 * torch.finfo(D.dtype).eps)
+        return max(0.5 * (float(part[M + P - 1]) + float(part[M + P])) * scale, floor)
+    med = flat.kthvalue(M + P).values
+    if P % 2 == 0:
+        med = med.add_(flat.kthvalue(M + P + 1).values).mul_(0.5)
+    return med.mul_(scale).clamp_min_(floor)
+
+
+def _as_tensor(value: float | Tensor, like: Tensor) -> Tensor:
+    """A 0-d tensor on ``like``'s device and dtype."""
+    if isinstance(value, Tensor):
+        return value
+    return torch.scalar_tensor(value, dtype=like.dtype, device=like.device)
 
 
 class Kernel:
@@ -91,12 +101,11 @@ class Kernel:
 
     def bandwidth(self, sq_dist: Tensor) -> Tensor:
         r""":math:`\sigma` for the squared distances ``sq_dist`` (M, M): the fixed one or the median heuristic."""
-        return self._sigma_sq(sq_dist).sqrt()
+        return _as_tensor(self._sigma_sq(sq_dist), sq_dist).sqrt()
 
-    def _sigma_sq(self, sq_dist: Tensor) -> Tensor:
-        if self.sigma is None:
-            return _median_sigma_sq(sq_dist)
-        return torch.tensor(self.sigma**2, dtype=sq_dist.dtype, device=sq_dist.device)
+    def _sigma_sq(self, sq_dist: Tensor) -> float | Tensor:
+        r""":math:`\sigma^2`, a Python float where that costs no device synchronisation, else a 0-d tensor."""
+        return _median_sigma_sq(sq_dist) if self.sigma is None else self.sigma**2
 
     def __call__(self, X: Tensor) -> KernelTerms:
         """All kernel terms at the particles ``X`` (M, d)."""
@@ -194,7 +203,7 @@ class RBF(Kernel):
         Xs = X if D is None else X / D
         r2 = squared_distances(Xs)
         sigma_sq = self._sigma_sq(r2)
-        K = r2.div(sigma_sq.mul(-2.0)).exp_()
+        K = r2.div(sigma_sq * -2.0).exp_()
         rows = K.sum(1, keepdim=True)
         repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0).div_(sigma_sq)
         # tr = k (d/σ² - r²/σ⁴) summed, i.e. (d Σk - Σ k r² / σ²) / σ²; with scales D, d -> Σ_i D_i⁻², r -> |Δx / D²|
@@ -202,8 +211,9 @@ class RBF(Kernel):
         if trace:
             d_eff = X.shape[1] if D is None else D.pow(-2).sum()
             kr2 = torch.dot(K.view(-1), (r2 if D is None else squared_distances(Xs / D)).view(-1))
-            t = torch.addcdiv(rows.sum() * d_eff, kr2, sigma_sq, value=-1.0).div_(sigma_sq)
-        return KernelTerms(K, repulsion if D is None else repulsion / D, t, sigma_sq.sqrt())
+            t = (rows.sum() * d_eff - kr2 / sigma_sq) / sigma_sq
+        sigma = sigma_sq.sqrt() if isinstance(sigma_sq, Tensor) else _as_tensor(math.sqrt(sigma_sq), X)
+        return KernelTerms(K, repulsion if D is None else repulsion / D, t, sigma)
 
 
 class IMQ(Kernel):

@@ -73,7 +73,7 @@ def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tens
     batched = num_batched(targets)
     K = batched or len(targets)
     # One leaf holding a copy of X per target, so that one backward pass gives each target's score separately.
-    leaf = (X.detach() if K == 1 and not batched else X.detach().expand(K, -1, -1).clone()).requires_grad_(True)
+    leaf = (X.detach() if K == 1 and not batched else X.detach().repeat(K, 1, 1)).requires_grad_(True)
     with torch.enable_grad():
         if batched:
             logp = targets(leaf)
@@ -93,7 +93,7 @@ def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tens
         total = logp.sum()
         (S,) = torch.autograd.grad(total, leaf)
     logp, S = logp.detach().view(K, M), S.view(K, M, -1)
-    if not math.isfinite((S.sum() + total.detach()).item()):  # one cheap test; the details only on failure
+    if not math.isfinite(S.sum().item() + total.item()):  # one cheap test; the details only on failure
         _raise_non_finite(targets, logp, S)
     return logp, S
 

@@ -117,7 +117,8 @@ class SamplerState:
         X = sd["particles"].to(map_location or sd["particles"].device).clone().requires_grad_(True)
         opt = opt_cls([X], lr=sd["optimizer"]["param_groups"][0]["lr"])
         opt.load_state_dict(sd["optimizer"])
-        return cls(X, opt, sd["step"], {k: list(v) for k, v in sd["history"].items()}, sd["sampler"])
+        history = {k: [t.to(X.device) for t in v] for k, v in sd["history"].items()}  # one device, as in a run
+        return cls(X, opt, sd["step"], history, sd["sampler"])
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state to ``path`` (atomically: a crash never leaves half a checkpoint)."""
@@ -291,7 +292,7 @@ class Sampler:
                     break
         if checkpoint is not None:
             state.save(checkpoint)
-        history = {k: torch.stack([t.cpu() for t in v]) for k, v in state.history.items()}
+        history = {k: torch.stack(v).cpu() for k, v in state.history.items()}
         particles = state.particles.detach().clone()
         first = self.targets if num_batched(self.targets) else self.targets[0]
         samples = None
