@@ -249,6 +249,22 @@ def test_batched_weights_equal_single(device):
             torch.testing.assert_close(W[b], get_weighting(name)(G[b]), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["graddrop", "moco", "gradvac"])
+def test_stateful_and_random_methods_batch_like_separate_instances(name):
+    # one instance on (B, m, n) = B instances, called in turn, sharing a generator: the same draws, the same states
+    Js = torch.stack([jacobian(3, 5, r, seed=r) for r in (1, 2, 3)])
+    gen = {"graddrop": {"generator": torch.Generator().manual_seed(3)}, "gradvac": {"beta": 0.5}}.get(name, {})
+    batched = get_weighting(name, **gen)
+    shared = torch.Generator().manual_seed(3)
+    singles = [get_weighting(name, **({"generator": shared} if name == "graddrop" else gen)) for _ in Js]
+    for _ in range(3):
+        torch.manual_seed(11)  # GradVac draws its orders from the global generator
+        out = batched(Js) if name != "gradvac" else (batched(Js @ Js.mT)[:, None, :] @ Js)[:, 0]
+        torch.manual_seed(11)
+        ref = torch.stack([stein_mo.aggregate(J, w) for J, w in zip(Js, singles, strict=True)])
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+
+
 def test_preference_vectors():
     J = jacobian(3, 5, 3, seed=9)
     pref = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ..kernels import RBF, Kernel
-from ..weighting.base import Weighting
+from ..weighting.base import JacobianAggregator, Weighting
 from ..weighting.mgda import MGDA
 from ..weighting.registry import WEIGHTINGS, get_weighting
 from .multitask import MultiTaskEnsemble, task_losses
@@ -74,6 +74,15 @@ class TrainingMethod:
 
     def step(self, model: MultiTaskEnsemble, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer) -> Tensor:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What the method carries from step to step (a stateful weighting's running state), for checkpoints."""
+        weighting = getattr(self, "weighting", None)
+        return {"weighting": weighting.state_dict()} if weighting is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "weighting" in state:
+            self.weighting.load_state_dict(state["weighting"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
@@ -156,22 +165,24 @@ def _check_temperature(T: float) -> float:
     return float(T)
 
 
-def _check_weighting(weighting: str | Weighting) -> Weighting:
+def _check_weighting(weighting: str | Weighting, jacobian: bool = False) -> Weighting | JacobianAggregator:
+    """The weighting, which must take a batch of Gramians (one per member); ``jacobian=True`` also admits the
+    aggregators that need each member's Jacobian (GradDrop, MoCo)."""
     w = get_weighting(weighting)
-    if not isinstance(w, Weighting) or not w.batched:
-        raise TypeError(
-            f"{w!r} cannot weight all members at once (it needs the Jacobian or keeps one state per model); "
-            "use a batched Gramian weighting such as 'mgda', 'upgrad', 'nash'"
-        )
+    if isinstance(w, JacobianAggregator) and not jacobian:
+        raise TypeError(f"{w!r} needs the Jacobian itself; this method only has Gramians: use e.g. 'mgda', 'upgrad'")
+    if isinstance(w, Weighting) and not w.batched:
+        raise TypeError(f"{w!r} cannot weight all members at once; use a batched weighting such as 'mgda', 'upgrad'")
     return w
 
 
 class WeightedEnsemble(TrainingMethod):
     """Independent members. ``weighting=None``: fixed task weights ``task_weights`` (K,) or (M, K), default 1/K,
-    with one backward pass; otherwise weights :math:`w(S_\\alpha(m) S_\\alpha(m)^\\top)` per member."""
+    with one backward pass; otherwise weights :math:`w(S_\\alpha(m) S_\\alpha(m)^\\top)` per member, or, for a
+    Jacobian aggregator (GradDrop, MoCo), its update of each member's per-task Jacobian, all members at once."""
 
     def __init__(self, weighting: str | Weighting | None = None, task_weights: Tensor | None = None) -> None:
-        self.weighting = None if weighting is None else _check_weighting(weighting)
+        self.weighting = None if weighting is None else _check_weighting(weighting, jacobian=True)
         self.task_weights = task_weights
         self.name = "ls" if weighting is None else weighting.lower() if isinstance(weighting, str) else repr(weighting)
         self.fixed = weighting is None
@@ -191,8 +202,12 @@ class WeightedEnsemble(TrainingMethod):
             return L.detach()
         L = task_losses(model.decode(z), y, model.losses)
         J = _per_task_jacobian(L, model.encoder)  # (K, M, P)
-        w = self.member_weights(torch.einsum("kmp,lmp->mkl", J, J), L.detach())  # (M, K)
-        _set_grads(model.encoder.params, model.encoder.unflatten(torch.einsum("mk,kmp->mp", w, J)))
+        if isinstance(self.weighting, JacobianAggregator):  # GradDrop, MoCo: each member's (K, P) Jacobian
+            update = self.weighting(J.transpose(0, 1))
+        else:
+            w = self.member_weights(torch.einsum("kmp,lmp->mkl", J, J), L.detach())  # (M, K)
+            update = torch.einsum("mk,kmp->mp", w, J)
+        _set_grads(model.encoder.params, model.encoder.unflatten(update))
         _set_grads(model.head_parameters(), torch.autograd.grad(L.sum(), model.head_parameters()))
         return L.detach()
 
@@ -361,7 +376,7 @@ METHODS = ("mt-sgd", "moo-svgd", "ls", "mgda", "pareto-mtl", "deep-ensemble")
 
 
 def get_method(name: str | TrainingMethod, **options) -> TrainingMethod:
-    """A method by name: one of ``METHODS`` or any batched Gramian weighting's name (``"upgrad"``, ``"nash"``, …)."""
+    """A method by name: one of ``METHODS`` or any weighting's name (``"upgrad"``, ``"nash"``, ``"moco"``, …)."""
     if isinstance(name, TrainingMethod):
         return name
     key = name.lower()

@@ -166,6 +166,7 @@ def fit(
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
+        method.load_state_dict(state["method_state"])
         torch.set_rng_state(state["torch_rng"])
         result.history, result.best_epoch = state["history"], state["best_epoch"]
         best_score, best_state, start = state["best_score"], state["best_state"], state["epoch"]
@@ -204,7 +205,7 @@ def fit(
                 "method": method.name, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict() if sched is not None else None, "generator": gen.get_state(),
                 "torch_rng": torch.get_rng_state(), "history": result.history, "best_epoch": result.best_epoch,
-                "best_score": best_score, "best_state": best_state,
+                "best_score": best_score, "best_state": best_state, "method_state": method.state_dict(),
             })  # fmt: skip
     if select and best_state is not None:
         model.load_state_dict(best_state)

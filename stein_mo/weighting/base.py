@@ -7,6 +7,9 @@ attributes, which of seed 003's three properties it has; the test suite checks e
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -29,6 +32,23 @@ class Method:
 
     def reset(self) -> None:
         """Forget any state (a no-op for stateless methods)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running state (the private attributes, a generator's state), for exact checkpoints."""
+        return {
+            k: v.get_state() if isinstance(v, torch.Generator) else copy.deepcopy(v)
+            for k, v in vars(self).items()
+            if k.startswith("_")
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for k, v in state.items():
+            current = getattr(self, k, None)
+            if isinstance(current, torch.Generator):
+                current.set_state(v)
+            else:
+                setattr(self, k, copy.deepcopy(v))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -53,7 +73,8 @@ class Weighting(Method):
 
 
 class JacobianAggregator(Method):
-    """Jacobian (m, n) → update (n,), for the methods that need more than the Gramian (GradDrop, MoCo).
+    """Jacobian (…, m, n) → update (…, n), batched over leading dimensions, for the methods that need more than the
+    Gramian (GradDrop, MoCo).
 
     It cannot be used inside the samplers, which only have a Gramian.
     """

@@ -30,9 +30,9 @@ class GradDrop(JacobianAggregator):
         self._generator = generator
 
     def __call__(self, J: Tensor) -> Tensor:
-        total, mass = J.sum(0), J.abs().sum(0)
+        """The update (…, n) of the Jacobians ``J`` (…, m, n), one sign draw per coordinate of each."""
+        total, mass = J.sum(-2), J.abs().sum(-2)
         P = 0.5 * (1 + torch.where(mass > 0, total / torch.where(mass > 0, mass, 1.0), 0.0))
         dev = self._generator.device if self._generator is not None else J.device
-        U = torch.rand(J.shape[1], generator=self._generator, device=dev, dtype=J.dtype).to(J.device)
-        positive = U < P
-        return torch.where(positive, J.clamp_min(0).sum(0), J.clamp_max(0).sum(0))
+        U = torch.rand(total.shape, generator=self._generator, device=dev, dtype=J.dtype).to(J.device)
+        return torch.where(U < P, J.clamp_min(0).sum(-2), J.clamp_max(0).sum(-2))

@@ -31,7 +31,6 @@ class GradVac(Weighting):
     [2.0, 1.25]
     """
 
-    batched = False
     linear_under_scaling = True  # cosines ignore scale; each correction is proportional to ||g_i||
 
     def __init__(self, beta: float = 0.01, generator: torch.Generator | None = None) -> None:
@@ -44,29 +43,33 @@ class GradVac(Weighting):
         self._target = None
 
     def weights(self, G: Tensor) -> Tensor:
+        """Weights (…, m) for the Gramians ``G`` (…, m, m); the targets are kept per problem of the batch."""
         m = G.shape[-1]
-        if self._target is None or self._target.shape != (m, m):
-            self._target = torch.zeros(m, m, dtype=G.dtype, device=G.device)
+        Gb = G.reshape(-1, m, m)
+        B = Gb.shape[0]
+        if self._target is None or self._target.shape != Gb.shape:
+            self._target = torch.zeros_like(Gb)
         dev = self._generator.device if self._generator is not None else G.device
-        keys = torch.rand(m, m, generator=self._generator, device=dev).to(G.device)
-        keys.fill_diagonal_(2.0)
+        keys = torch.rand(B, m, m, generator=self._generator, device=dev).to(G.device)
+        keys.diagonal(dim1=1, dim2=2).fill_(2.0)  # each row visits the others in random order, itself last
         order = keys.argsort(-1)
-        C = torch.eye(m, dtype=G.dtype, device=G.device)
-        norms = G.diagonal().clamp_min(0).sqrt()
-        rows = torch.arange(m, device=G.device)
+        C = torch.eye(m, dtype=G.dtype, device=G.device).repeat(B, 1, 1)
+        norms = Gb.diagonal(dim1=1, dim2=2).clamp_min(0).sqrt()
         tiny = torch.finfo(G.dtype).tiny
-        for t in range(m - 1):
-            j = order[:, t]
-            CG = C @ G
-            inner = CG[rows, j]  # g_i^PC . g_j
+        for t in range(m - 1):  # the m - 1 projections of every row, in sequence (PCGrad's order)
+            j = order[:, :, t : t + 1]  # (B, m, 1)
+            CG = C @ Gb
+            inner = CG.gather(-1, j)[..., 0]  # g_i^PC . g_j
             norm_i = (CG * C).sum(-1).clamp_min(0).sqrt()  # ||g_i^PC||
-            denom = norm_i * norms[j]
+            norm_j = norms.gather(-1, j[..., 0])
+            denom = norm_i * norm_j
             phi = torch.where(denom > 0, inner / denom.clamp_min(tiny), 0.0)
-            target = self._target[rows, j]
+            target = self._target.gather(-1, j)[..., 0]
             s_phi, s_tgt = (1 - phi**2).clamp_min(0).sqrt(), (1 - target**2).clamp_min(0).sqrt()
-            coef = norm_i * (target * s_phi - phi * s_tgt) / (norms[j] * s_tgt).clamp_min(tiny)
+            coef = norm_i * (target * s_phi - phi * s_tgt) / (norm_j * s_tgt).clamp_min(tiny)
             coef = torch.where((phi < target) & (denom > 0), coef, 0.0)
-            C[rows, j] += coef
+            C.scatter_add_(-1, j, coef[..., None])
             # |target| = 1 would ask for an infinite correction: keep the targets strictly inside (-1, 1)
-            self._target[rows, j] = ((1 - self.beta) * target + self.beta * phi).clamp(-1 + 1e-6, 1 - 1e-6)
-        return C.sum(0)
+            new = ((1 - self.beta) * target + self.beta * phi).clamp(-1 + 1e-6, 1 - 1e-6)
+            self._target.scatter_(-1, j, new[..., None])
+        return C.sum(1).reshape(G.shape[:-1])

@@ -57,15 +57,17 @@ class MoCo(JacobianAggregator):
         self._t = 0
 
     def __call__(self, J: Tensor) -> Tensor:
-        m = J.shape[0]
+        """The update (…, n) for the Jacobians ``J`` (…, m, n); the state keeps one tracked Y and λ per problem."""
+        m = J.shape[-2]
         self._t += 1
         if self._Y is None or self._Y.shape != J.shape:
             self._Y = torch.zeros_like(J)
-            self._lam = torch.full((m,), 1.0 / m, dtype=J.dtype, device=J.device)
+            self._lam = torch.full(J.shape[:-1], 1.0 / m, dtype=J.dtype, device=J.device)
         beta = self.beta * self._t ** (-self.beta_decay)
         gamma = self.gamma * self._t ** (-self.gamma_decay)
         self._Y = self._Y - beta * (self._Y - J.detach())
-        G = self._Y @ self._Y.T
-        scale = G.diagonal().amax().clamp_min(torch.finfo(J.dtype).tiny)  # step relative to the gradients' scale
-        self._lam = project_simplex(self._lam - gamma * ((G / scale) @ self._lam + self.rho * self._lam))
-        return self._Y.T @ self._lam
+        G = self._Y @ self._Y.mT
+        scale = G.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True).clamp_min(torch.finfo(J.dtype).tiny)
+        Glam = (G @ self._lam[..., None])[..., 0] / scale  # step relative to the gradients' scale
+        self._lam = project_simplex(self._lam - gamma * (Glam + self.rho * self._lam))
+        return (self._Y.mT @ self._lam[..., None])[..., 0]
