@@ -52,7 +52,7 @@ def median_heuristic(sq_dist: Tensor) -> Tensor:
     detached distances. :math:`2\sigma^2` is floored at the dtype's machine epsilon so that coinciding particles
     never give :math:`\sigma = 0`.
     """
-    return _as_tensor(_median_sigma_sq(sq_dist), sq_dist).sqrt()
+    return _sqrt(_median_sigma_sq(sq_dist), sq_dist)
 
 
 def _median_sigma_sq(sq_dist: Tensor) -> float | Tensor:
@@ -64,7 +64,7 @@ def _median_sigma_sq(sq_dist: Tensor) -> float | Tensor:
     M = D.shape[0]
     # Sorted, D's M² entries are its M zero diagonal entries, then every pair's value twice; so with P pairs the
     # lower and upper middle pair values sit at 1-based positions M + P and M + P + 1: the same pair when P is odd.
-    flat, P = D.view(-1), M * (M - 1) // 2
+    flat, P = D.reshape(-1), M * (M - 1) // 2
     scale, floor = 0.5 / math.log(M + 1), 0.5 * torch.finfo(D.dtype).eps
     if D.device.type == "cpu" and D.dtype in (torch.float32, torch.float64):
         # numpy's introselect finds both in one pass, 2-20x faster than torch.kthvalue on CPU (M = 50 ... 1000)
@@ -76,11 +76,11 @@ def _median_sigma_sq(sq_dist: Tensor) -> float | Tensor:
     return med.mul_(scale).clamp_min_(floor)
 
 
-def _as_tensor(value: float | Tensor, like: Tensor) -> Tensor:
-    """A 0-d tensor on ``like``'s device and dtype."""
+def _sqrt(value: float | Tensor, like: Tensor) -> Tensor:
+    """The square root of a Python float or a 0-d tensor, as a 0-d tensor on ``like``'s device and dtype."""
     if isinstance(value, Tensor):
-        return value
-    return torch.scalar_tensor(value, dtype=like.dtype, device=like.device)
+        return value.sqrt()
+    return torch.scalar_tensor(math.sqrt(value), dtype=like.dtype, device=like.device)
 
 
 class Kernel:
@@ -101,7 +101,7 @@ class Kernel:
 
     def bandwidth(self, sq_dist: Tensor) -> Tensor:
         r""":math:`\sigma` for the squared distances ``sq_dist`` (M, M): the fixed one or the median heuristic."""
-        return _as_tensor(self._sigma_sq(sq_dist), sq_dist).sqrt()
+        return _sqrt(self._sigma_sq(sq_dist), sq_dist)
 
     def _sigma_sq(self, sq_dist: Tensor) -> float | Tensor:
         r""":math:`\sigma^2`, a Python float where that costs no device synchronisation, else a 0-d tensor."""
@@ -212,8 +212,7 @@ class RBF(Kernel):
             d_eff = X.shape[1] if D is None else D.pow(-2).sum()
             kr2 = torch.dot(K.view(-1), (r2 if D is None else squared_distances(Xs / D)).view(-1))
             t = (rows.sum() * d_eff - kr2 / sigma_sq) / sigma_sq
-        sigma = sigma_sq.sqrt() if isinstance(sigma_sq, Tensor) else _as_tensor(math.sqrt(sigma_sq), X)
-        return KernelTerms(K, repulsion if D is None else repulsion / D, t, sigma)
+        return KernelTerms(K, repulsion if D is None else repulsion / D, t, _sqrt(sigma_sq, X))
 
 
 class IMQ(Kernel):

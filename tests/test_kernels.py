@@ -61,6 +61,7 @@ def test_median_heuristic_matches_numpy(M, grid):
     sigma = median_heuristic(squared_distances(X))
     expect = np.median(pdist(X.numpy(), "sqeuclidean")) / np.log(M + 1)
     assert (2 * sigma**2).item() == pytest.approx(expect, rel=1e-12)
+    assert median_heuristic(squared_distances(X).T) == sigma  # a non-contiguous view works too
 
 
 def test_trace_can_be_skipped():
