@@ -133,6 +133,26 @@ def test_log_density_includes_jacobians_and_factors():
     torch.testing.assert_close(target(X), by_hand + jac, rtol=1e-5, atol=1e-4)
 
 
+def test_float32_data_with_a_matmul_likelihood():
+    """Float32 data and a matrix product: the construction-time vectorisation check stays in the model's dtype
+    (it used to cast the particles to float64, and ``w @ X.T`` then failed on mixed dtypes)."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(30, 4, generator=g), torch.randint(0, 2, (30,), generator=g).float()
+
+    def logistic(X, y):
+        w = pyro.sample("w", dist.Normal(torch.zeros(4), 1.0).to_event(1))
+        pyro.sample("y", dist.Bernoulli(logits=w @ X.T).to_event(1), obs=y)
+
+    target = stein_mo.from_pyro(logistic, X, y)
+    W = target.init_particles(6, g)
+    assert W.dtype == torch.float32
+    logits = W @ X.T
+    by_hand = dist.Normal(0.0, 1.0).log_prob(W).sum(1) - torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, y.expand_as(logits), reduction="none"
+    ).sum(1)
+    torch.testing.assert_close(target(W), by_hand)
+
+
 def test_several_posteriors_and_layout_errors():
     g = torch.Generator().manual_seed(0)
     ys = [torch.randn(5, 2, generator=g, dtype=torch.float64) + shift for shift in (0.0, 1.0)]
