@@ -19,11 +19,16 @@ advance together, with masks; the loop runs while any of them is unfinished.
 For :math:`K \le 4` (the common sampler case) the same bordered system is solved at once for every one of the
 :math:`2^K - 1` supports, with no loop and no device synchronisation: the optimum is the affine minimum-norm
 point of some affinely independent support (Carathéodory), and every candidate is projected onto the simplex
-before its objective is compared, so the smallest objective is the exact minimum.
+before its objective is compared, so the smallest objective is the exact minimum. A single such problem on CPU
+(MT-SGD's, once per step) runs the same enumeration on Python floats, with the two-point supports in closed form:
+9–22 µs for K = 2–3 instead of ~60 µs of small tensor operations.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import sys
 import warnings
 
 import torch
@@ -73,8 +78,10 @@ def _min_norm_weights(G: Tensor, tol: float | None = None, max_iter: int | None 
     """:func:`min_norm_weights` without input checks, for inner loops that already hold a finite Gramian."""
     K = G.shape[-1]
     work = _work_dtype(G)
-    Gb, _ = _normalized_gramians(G, work)
     tol = tol if tol is not None else 64 * torch.finfo(work).eps * K
+    if K <= ENUMERATE_MAX_K and G.ndim == 2 and G.device.type == "cpu":
+        return torch.tensor(_enumerate_one(G.tolist(), tol), dtype=G.dtype)
+    Gb, _ = _normalized_gramians(G, work)
     if K <= ENUMERATE_MAX_K:
         w = _enumerate(Gb, tol)
     else:
@@ -150,6 +157,64 @@ def _enumerate(G: Tensor, tol: float) -> Tensor:
     w = w / w.sum(-1, keepdim=True)
     obj = torch.where(ok, ((w @ G) * w).sum(-1), torch.inf)
     return w[torch.arange(B, device=G.device), obj.argmin(-1)]
+
+
+def _enumerate_one(G: list[list[float]], tol: float) -> list[float]:
+    """:func:`_enumerate` for one Gramian given as Python floats (double precision), symmetrised and scaled as
+    :func:`_normalized_gramians` does: on CPU, one K ≤ 4 problem (MT-SGD's, once per step) costs less this way
+    than the ~20 small tensor operations of the batched path."""
+    K = len(G)
+    scale = max(max(G[i][i] for i in range(K)), sys.float_info.min)
+    G = [[0.5 * (G[i][j] + G[j][i]) / scale for j in range(K)] for i in range(K)]
+    best, best_w = math.inf, None
+    for S in _support_tuples(K):
+        if len(S) == 1:
+            alpha = [1.0]
+        elif len(S) == 2:  # the segment's affine min-norm point in closed form; singular if the points coincide
+            i, j = S
+            d = G[i][i] + G[j][j] - 2.0 * G[i][j]
+            a = (G[j][j] - G[i][j]) / d if d != 0.0 else math.nan
+            alpha = None if a != a else [a, 1.0 - a]
+        else:
+            alpha = _solve_bordered([[G[i][j] for j in S] + [1.0] for i in S] + [[1.0] * len(S) + [0.0]], len(S))
+        if alpha is None or min(alpha) < -tol:  # singular, or not inside the simplex
+            continue
+        a = [max(v, 0.0) for v in alpha]
+        total = sum(a)
+        w = [0.0] * K
+        for i, v in zip(S, a, strict=True):
+            w[i] = v / total
+        obj = sum(w[i] * G[i][j] * w[j] for i in S for j in S)
+        if obj < best:
+            best, best_w = obj, w
+    return best_w
+
+
+def _support_tuples(K: int) -> list[tuple[int, ...]]:
+    return [S for size in range(1, K + 1) for S in itertools.combinations(range(K), size)]
+
+
+def _solve_bordered(A: list[list[float]], n: int) -> list[float] | None:
+    """The first ``n`` coordinates of the solution of ``A x = e_n`` (A is (n+1) × (n+1)), by Gaussian elimination
+    with partial pivoting, as LAPACK's LU; ``None`` when a pivot is exactly zero (singular) or the result is NaN."""
+    m = n + 1
+    A = [[*row, float(i == n)] for i, row in enumerate(A)]
+    for c in range(m):
+        p = max(range(c, m), key=lambda r: abs(A[r][c]))
+        if A[p][c] == 0.0:
+            return None
+        A[c], A[p] = A[p], A[c]
+        pivot = A[c]
+        for r in range(c + 1, m):
+            f = A[r][c] / pivot[c]
+            if f:
+                row = A[r]
+                for j in range(c, m + 1):
+                    row[j] -= f * pivot[j]
+    x = [0.0] * m
+    for r in range(m - 1, -1, -1):
+        x[r] = (A[r][m] - sum(A[r][j] * x[j] for j in range(r + 1, m))) / A[r][r]
+    return None if any(v != v for v in x) else x[:n]
 
 
 def _toward(x: Tensor, target: Tensor, active: Tensor, minor: Tensor) -> tuple[Tensor, Tensor]:

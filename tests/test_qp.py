@@ -67,6 +67,33 @@ def test_batched_equals_single():
     torch.testing.assert_close(batched, single, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("K", [2, 3, 4])
+def test_single_cpu_problems_match_the_batched_path(K):
+    """One K <= 4 Gramian on CPU is solved on Python floats (_enumerate_one), a batch by tensor operations: the
+    two must agree, on rank-deficient Gramians, rows of scales 1e-3 ... 1e3, duplicate and zero rows."""
+    rng = np.random.default_rng(10 + K)
+    Gs = []
+    for trial in range(300):
+        G, J = random_gramian(rng, K, int(rng.integers(1, K + 1)), n=K)
+        if trial % 5 == 0:  # a duplicate row
+            J[-1] = J[0]
+        if trial % 7 == 0:  # a zero row: the optimum is 0
+            J[trial % K] = 0.0
+        Gs.append(torch.from_numpy(J @ J.T))
+    Gs = torch.stack(Gs)
+    batched = stein_mo.min_norm_weights(Gs)
+    single = torch.stack([stein_mo.min_norm_weights(G) for G in Gs])
+    assert (single >= 0).all() and (single.sum(-1) - 1).abs().max() < 1e-14
+    f_single = torch.einsum("bi,bij,bj->b", single, Gs, single)
+    f_batched = torch.einsum("bi,bij,bj->b", batched, Gs, batched)
+    assert ((f_single - f_batched).abs() / Gs.diagonal(dim1=1, dim2=2).sum(-1)).max() < 1e-12
+    for G, f in zip(Gs[:50], f_batched[:50], strict=True):  # float32 in, float32 out, optimal to float32 precision
+        w32 = stein_mo.min_norm_weights(G.float())
+        assert w32.dtype == torch.float32
+        w = w32.double()
+        assert (w @ G @ w - f) / G.trace() < 1e-6
+
+
 def test_zero_in_hull_gives_zero_objective():
     v = torch.tensor([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
     w = stein_mo.min_norm_weights(v @ v.T)
