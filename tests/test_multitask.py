@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from stein_mo.cli import main
 from stein_mo.ensembles import (
+    BALANCERS,
     MOOSVGDEnsemble,
     MTSGDEnsemble,
     MultiTaskEnsemble,
@@ -275,17 +276,77 @@ def test_stateful_and_jacobian_weightings_are_batched_over_members(name):
             torch.testing.assert_close(got, aggregate(J[m], refs[m]), rtol=1e-6, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["moco", "gradvac"])
-def test_resume_restores_a_stateful_weighting(tmp_path, name):
+@pytest.mark.parametrize(
+    "name, options",
+    [("moco", {}), ("gradvac", {}), ("uw", {}), ("gls", {}), ("dwa", {}), ("stch", {"warmup": 3, "window": 2})],
+)
+def test_resume_restores_a_stateful_weighting(tmp_path, name, options):
     torch.manual_seed(7)
     x, y = torch.randn(32, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (32, K))
     base, opts = small_model(), dict(batch_size=16, lr=1e-2, progress=False)
     straight, part, resumed = (copy.deepcopy(base) for _ in range(3))
-    fit(straight, name, (x, y), 3, **opts)
-    fit(part, name, (x, y), 2, checkpoint=tmp_path / "ck.pt", **opts)
-    fit(resumed, name, (x, y), 3, checkpoint=tmp_path / "ck.pt", resume=True, **opts)
+    fit(straight, get_method(name, **options), (x, y), 3, **opts)
+    fit(part, get_method(name, **options), (x, y), 2, checkpoint=tmp_path / "ck.pt", **opts)
+    fit(resumed, get_method(name, **options), (x, y), 3, checkpoint=tmp_path / "ck.pt", resume=True, **opts)
     for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("name", ["uw", "imtll", "gls", "dwa", "stch"])
+def test_loss_balanced_ensemble_equals_a_balancer_per_member(name):
+    """All members at once = M separate networks, each with its own unbatched balancer on its own (K,) losses:
+    gradients of encoder, heads and the learned scales, float64."""
+    torch.manual_seed(8)
+    model = small_model()
+    encs, heads = members(model)
+    x, y = batch()
+    options = {"warmup": 1, "window": 1} if name == "stch" else {}
+    method = get_method(name, **options)
+    method.setup(model)
+    learned = name in ("uw", "imtll")
+    refs = [BALANCERS[name](K).double() if learned else BALANCERS[name](**options) for _ in range(M)]
+    g = torch.Generator().manual_seed(0)
+    if learned:  # scales away from their initial zeros, different per member
+        scales = torch.randn(M, K, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            method.parameters()[0].copy_(scales)
+            for row, ref in zip(scales, refs, strict=True):
+                next(ref.parameters()).copy_(row)
+    if name == "dwa":  # two epochs of history, different per member
+        for h in torch.rand(2, M, K, generator=g, dtype=torch.float64) + 0.5:
+            method.end_epoch(h)
+            for row, ref in zip(h, refs, strict=True):
+                ref.update(row)
+    calls = 2 if name == "stch" else 1  # STCH: the first call is its warm-up (it records the nadir)
+    for _ in range(calls):
+        for p in [*model.parameters(), *method.parameters()]:
+            p.grad = None
+        method.step(model, x, y, None)
+    for m, ref in enumerate(refs):
+        z = encs[m](x)
+        losses = torch.stack([F.cross_entropy(heads[m][k](z), y[:, k]) for k in range(K)])
+        params = [*encs[m].parameters(), *[p for h in heads[m] for p in h.parameters()]]
+        params += list(ref.parameters()) if learned else []
+        for _ in range(calls):
+            grads = torch.autograd.grad(ref(losses), params, retain_graph=True)
+        got = [p.grad[m] for p in model.encoder.params]
+        got += [p.grad[m] for h in model.heads for p in h.params]
+        got += [p.grad[m] for p in method.parameters()]
+        assert len(got) == len(grads)
+        for a, b in zip(got, grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+
+
+def test_learned_task_scales_train_and_must_be_in_the_optimiser():
+    torch.manual_seed(9)
+    x, y = torch.randn(32, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (32, K))
+    model, method = small_model(), get_method("uw")
+    fit(model, method, (x, y), 2, batch_size=16, lr=1e-1, progress=False)
+    scales = method.parameters()[0]
+    assert scales.shape == (M, K) and scales.abs().min() > 0  # every member's every scale moved from 0
+    other = get_method("uw")
+    with pytest.raises(ValueError, match=r"method.parameters\(\)"):
+        other.step(small_model(), x[:8], y[:8], torch.optim.SGD(model.parameters(), lr=0.1))
 
 
 def test_bad_input_errors():

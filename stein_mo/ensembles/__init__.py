@@ -2,7 +2,9 @@
 with its baselines."""
 
 from .methods import (
+    BALANCERS,
     METHODS,
+    LossBalancedEnsemble,
     MOOSVGDEnsemble,
     MTSGDEnsemble,
     ParetoMTL,
@@ -17,8 +19,10 @@ from .particles import ParticleEnsemble
 from .training import FitResult, evaluate, fit, noise_variance
 
 __all__ = [
+    "BALANCERS",
     "METHODS",
     "FitResult",
+    "LossBalancedEnsemble",
     "MOOSVGDEnsemble",
     "MTSGDEnsemble",
     "MultiTaskEnsemble",

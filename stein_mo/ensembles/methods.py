@@ -16,6 +16,9 @@ Notation: :math:`L_k(m)` the mean loss of task k for member m, :math:`S_k` the (
 Gramian weighting  :math:`w(m) = \text{weighting}(S_\alpha(m) S_\alpha(m)^\top)`, each head its own loss.
 ``pareto-mtl``     Lin et al. (2019): member m has preference :math:`u_m`; min-norm over its task gradients and
                    the active constraints :math:`(u_j - u_m)^\top \hat L > 0` (normalised losses and gradients).
+loss balancers     ``uw``, ``imtll``, ``gls``, ``dwa``, ``stch``: members independent, each minimising a balanced
+                   combination :math:`b_m(L(m))` of its own task losses (seed 004, :mod:`~stein_mo.weighting`),
+                   encoder and heads; the learned scales of UW and IMTL-L are per member.
 ``deep-ensemble``  single-task models (:class:`MultiTaskEnsemble` with ``shared=False``), each on its own loss.
 =================  ===================================================================================================
 
@@ -39,13 +42,16 @@ from torch import Tensor
 
 from ..kernels import RBF, Kernel
 from ..weighting.base import JacobianAggregator, Weighting
+from ..weighting.loss_balancing import DWA, GLS, IMTLL, STCH, UW
 from ..weighting.mgda import MGDA
 from ..weighting.registry import WEIGHTINGS, get_weighting
 from .multitask import MultiTaskEnsemble, task_losses
 from .particles import ParticleEnsemble
 
 __all__ = [
+    "BALANCERS",
     "METHODS",
+    "LossBalancedEnsemble",
     "MOOSVGDEnsemble",
     "MTSGDEnsemble",
     "ParetoMTL",
@@ -74,6 +80,17 @@ class TrainingMethod:
 
     def step(self, model: MultiTaskEnsemble, x: Tensor, y: Tensor, optimizer: torch.optim.Optimizer) -> Tensor:
         raise NotImplementedError
+
+    def setup(self, model: MultiTaskEnsemble) -> None:
+        """Build what the method learns alongside the model (none by default); ``fit`` calls it before it builds
+        the optimiser over ``[*model.parameters(), *method.parameters()]``."""
+
+    def parameters(self) -> list[Tensor]:
+        """The method's own learned parameters (UW's and IMTL-L's task scales); none by default."""
+        return []
+
+    def end_epoch(self, losses: Tensor) -> None:
+        """Called by ``fit`` after each epoch with the members' mean training losses (M, K) (DWA uses them)."""
 
     def state_dict(self) -> dict:
         """What the method carries from step to step (a stateful weighting's running state), for checkpoints."""
@@ -338,6 +355,66 @@ class MTSGDEnsemble(TrainingMethod):
         return L.detach()
 
 
+BALANCERS = {"uw": UW, "imtll": IMTLL, "gls": GLS, "dwa": DWA, "stch": STCH}
+
+
+class LossBalancedEnsemble(TrainingMethod):
+    r"""Independent members; member m minimises :math:`b(L(m))`, the balancer ``name`` (one of ``BALANCERS``)
+    applied to its own (K,) task losses, with its own state: learned scales (M, K) for UW and IMTL-L, loss
+    history for DWA, nadir vector for STCH. One backward of :math:`\sum_m b(L(m))` sets every gradient, encoder and
+    heads. ``options`` go to the balancer (``DWA(T=...)``, ``STCH(mu=..., warmup=...)``).
+
+    With UW or IMTL-L, call :meth:`setup` and give :meth:`parameters` to the optimiser (``fit`` does both).
+    """
+
+    def __init__(self, name: str, **options) -> None:
+        key = name.lower()
+        if key not in BALANCERS:
+            raise ValueError(f"unknown loss balancer {name!r}; choose one of {sorted(BALANCERS)}")
+        self.name, self.options, self.balancer = key, options, None
+        if key not in ("uw", "imtll"):
+            self.balancer = BALANCERS[key](**options)
+
+    def setup(self, model: MultiTaskEnsemble) -> None:
+        if self.name not in ("uw", "imtll"):
+            return
+        shape = (model.num_particles, model.num_tasks)
+        if self.balancer is None:
+            device, dtype = model.encoder.params[0].device, model.encoder.params[0].dtype
+            self.balancer = BALANCERS[self.name](model.num_tasks, shape[:1], **self.options).to(device, dtype)
+        elif next(self.balancer.parameters()).shape != shape:
+            raise ValueError(f"{self.name} was set up for (M, K) = {tuple(next(self.balancer.parameters()).shape)}, "
+                             f"this model has {shape}")  # fmt: skip
+
+    def parameters(self) -> list[Tensor]:
+        return list(self.balancer.parameters()) if isinstance(self.balancer, torch.nn.Module) else []
+
+    def step(self, model, x, y, optimizer):
+        self.setup(model)
+        if self.parameters() and optimizer is not None:
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            if any(id(p) not in held for p in self.parameters()):
+                raise ValueError(
+                    f"{self.name} learns per-member task scales: call method.setup(model) and build the optimiser "
+                    "over [*model.parameters(), *method.parameters()] (fit does it)"
+                )
+        L = task_losses(model(x), y, model.losses)  # (M, K)
+        self.balancer(L).sum().backward()
+        return L.detach()
+
+    def end_epoch(self, losses: Tensor) -> None:
+        if isinstance(self.balancer, DWA):
+            self.balancer.update(losses)
+
+    def state_dict(self) -> dict:
+        stateful = hasattr(self.balancer, "state_dict")  # GLS has no state
+        return {"balancer": self.balancer.state_dict()} if stateful else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "balancer" in state:
+            self.balancer.load_state_dict(state["balancer"])
+
+
 class MOOSVGDEnsemble(TrainingMethod):
     """MOO-SVGD (Liu et al., 2021) on networks: member-wise MGDA directions smoothed by one kernel over members."""
 
@@ -376,7 +453,8 @@ METHODS = ("mt-sgd", "moo-svgd", "ls", "mgda", "pareto-mtl", "deep-ensemble")
 
 
 def get_method(name: str | TrainingMethod, **options) -> TrainingMethod:
-    """A method by name: one of ``METHODS`` or any weighting's name (``"upgrad"``, ``"nash"``, ``"moco"``, …)."""
+    """A method by name: one of ``METHODS``, any weighting's name (``"upgrad"``, ``"nash"``, ``"moco"``, …) or a loss
+    balancer's (``"uw"``, ``"dwa"``, …)."""
     if isinstance(name, TrainingMethod):
         return name
     key = name.lower()
@@ -394,4 +472,9 @@ def get_method(name: str | TrainingMethod, **options) -> TrainingMethod:
         return method
     if key in WEIGHTINGS:
         return WeightedEnsemble(key, **options)
-    raise ValueError(f"unknown method {name!r}; choose one of {METHODS} or a weighting from {sorted(WEIGHTINGS)}")
+    if key in BALANCERS:
+        return LossBalancedEnsemble(key, **options)
+    raise ValueError(
+        f"unknown method {name!r}; choose one of {METHODS}, a weighting from {sorted(WEIGHTINGS)} or a loss balancer "
+        f"from {sorted(BALANCERS)}"
+    )

@@ -150,7 +150,8 @@ def fit(
     if val is not None:
         _check_data(model, *val, "val")
     dev = model.encoder.params[0].device
-    opt = _optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    method.setup(model)  # what the method learns alongside the model (UW's task scales) is optimised with it
+    opt = _optimizer(optimizer, [*model.parameters(), *method.parameters()], lr, momentum, weight_decay)
     sched = _scheduler(schedule, opt, epochs, milestones, gamma)
     gen = torch.Generator().manual_seed(seed)
     warm = WeightedEnsemble(None, preference_vectors(model.num_tasks, model.num_particles, "simplex"))
@@ -177,7 +178,7 @@ def fit(
     for epoch in range(start, epochs):
         rule = warm if epoch < warmup_epochs and model.shared else method
         order = torch.randperm(N, generator=gen)
-        total = torch.zeros(model.num_tasks, dtype=torch.float64)
+        total = torch.zeros(model.num_particles, model.num_tasks, dtype=torch.float64)  # per member
         bar = tqdm(order.split(batch_size), desc=f"{method.name} epoch {epoch + 1}/{epochs}", disable=not progress,
                    leave=False)  # fmt: skip
         for idx in bar:
@@ -188,10 +189,11 @@ def fit(
                                          f"{epoch + 1}; lower the learning rate")  # fmt: skip
             opt.step()
             opt.zero_grad(set_to_none=True)
-            total += losses.mean(0).double().cpu() * len(idx)
+            total += losses.detach().double().cpu() * len(idx)
             bar.set_postfix(loss=f"{float(losses.mean()):.3f}")
         lr_now = opt.param_groups[0]["lr"]
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_now, "train_loss": (total / N).tolist()}
+        method.end_epoch(total / N)
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_now, "train_loss": (total.mean(0) / N).tolist()}
         if sched is not None:
             sched.step()
         if val is not None:

@@ -12,7 +12,9 @@ r"""Loss balancing (seed 004, part 1): combine the K task losses into one scalar
           losses :math:`e^{s_k} L_k` are driven to 1
 ========  ==========================================================================================
 
-Each is called on the (K,) tensor of losses and returns the scalar to ``backward``.
+Each is called on the (K,) tensor of losses and returns the scalar to ``backward``. Losses (…, K) with leading
+dimensions — one row per ensemble member — give one value per row (…), with per-row state (``batch_shape`` for
+the learned scales of UW and IMTL-L).
 """
 
 from __future__ import annotations
@@ -23,48 +25,53 @@ from torch import Tensor, nn
 __all__ = ["DWA", "GLS", "IMTLL", "STCH", "UW"]
 
 
-def _losses(losses: Tensor, K: int | None = None) -> Tensor:
-    if not isinstance(losses, Tensor) or losses.ndim != 1 or (K is not None and losses.numel() != K):
+def _losses(losses: Tensor, K: int | None = None, batch_shape: tuple[int, ...] | None = None) -> Tensor:
+    """``losses`` (…, K) after checks; ``batch_shape`` (the learned scales' leading shape) must broadcast to it."""
+    ok = isinstance(losses, Tensor) and losses.ndim >= 1 and (K is None or losses.shape[-1] == K)
+    if ok and batch_shape:
+        ok = losses.shape[:-1] == batch_shape
+    if not ok:
         shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
-        raise ValueError(f"losses must be a 1-D tensor of {K or 'K'} task losses, got {shape}")
+        lead = f"{batch_shape} + " if batch_shape else "(…) + "
+        raise ValueError(f"losses must be a tensor of shape {lead}({K or 'K'},) task losses, got {shape}")
     if not torch.isfinite(losses.detach()).all():
         raise ValueError(f"non-finite task losses: {losses.detach().tolist()}")
     return losses
 
 
 class UW(nn.Module):
-    """Uncertainty weighting with learnable log-variances ``log_var`` (K,), initialised at 0.
+    """Uncertainty weighting with learnable log-variances ``log_var`` of shape ``(*batch_shape, K)``, initialised at 0.
 
     >>> uw = UW(2)
     >>> uw(torch.tensor([2.0, 4.0])).item()  # s = 0: (2 + 4) / 2
     3.0
     """
 
-    def __init__(self, num_tasks: int) -> None:
+    def __init__(self, num_tasks: int, batch_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.log_var = nn.Parameter(torch.zeros(num_tasks))
+        self.log_var = nn.Parameter(torch.zeros(*batch_shape, num_tasks))
 
     def forward(self, losses: Tensor) -> Tensor:
-        losses = _losses(losses, len(self.log_var))
+        losses = _losses(losses, self.log_var.shape[-1], tuple(self.log_var.shape[:-1]))
         s = self.log_var.to(losses)
-        return (0.5 * torch.exp(-s) * losses + 0.5 * s).sum()
+        return (0.5 * torch.exp(-s) * losses + 0.5 * s).sum(-1)
 
 
 class IMTLL(nn.Module):
-    """IMTL-L with learnable scales ``s`` (K,), initialised at 0.
+    """IMTL-L with learnable scales ``s`` of shape ``(*batch_shape, K)``, initialised at 0.
 
     >>> IMTLL(2)(torch.tensor([2.0, 4.0])).item()
     6.0
     """
 
-    def __init__(self, num_tasks: int) -> None:
+    def __init__(self, num_tasks: int, batch_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.s = nn.Parameter(torch.zeros(num_tasks))
+        self.s = nn.Parameter(torch.zeros(*batch_shape, num_tasks))
 
     def forward(self, losses: Tensor) -> Tensor:
-        losses = _losses(losses, len(self.s))
+        losses = _losses(losses, self.s.shape[-1], tuple(self.s.shape[:-1]))
         s = self.s.to(losses)
-        return (torch.exp(s) * losses - s).sum()
+        return (torch.exp(s) * losses - s).sum(-1)
 
 
 class GLS:
@@ -78,7 +85,7 @@ class GLS:
         losses = _losses(losses)
         if (losses.detach() <= 0).any():
             raise ValueError("GLS needs positive losses (it takes their geometric mean)")
-        return torch.exp(torch.log(losses).mean())
+        return torch.exp(torch.log(losses).mean(-1))
 
 
 class DWA:
@@ -105,15 +112,21 @@ class DWA:
     def update(self, epoch_losses: Tensor) -> None:
         self._history = [*self._history[-1:], _losses(epoch_losses).detach().clone()]
 
+    def state_dict(self) -> dict:
+        return {"history": list(self._history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._history = list(state["history"])
+
     def weights(self, num_tasks: int) -> Tensor:
         if len(self._history) < 2:
             return torch.ones(num_tasks)
         prev, last = self._history
-        return num_tasks * torch.softmax(last / prev / self.T, 0)
+        return num_tasks * torch.softmax(last / prev / self.T, -1)
 
     def __call__(self, losses: Tensor) -> Tensor:
         losses = _losses(losses)
-        return (self.weights(len(losses)).to(losses) * losses).sum()
+        return (self.weights(losses.shape[-1]).to(losses) * losses).sum(-1)
 
 
 class STCH:
@@ -136,6 +149,12 @@ class STCH:
     def reset(self) -> None:
         self._calls, self._sum, self._count, self.nadir = 0, None, 0, None
 
+    def state_dict(self) -> dict:
+        return {"calls": self._calls, "sum": self._sum, "count": self._count, "nadir": self.nadir}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._calls, self._sum, self._count, self.nadir = state["calls"], state["sum"], state["count"], state["nadir"]
+
     def __call__(self, losses: Tensor) -> Tensor:
         losses = _losses(losses)
         if (losses.detach() <= 0).any():
@@ -146,8 +165,8 @@ class STCH:
                 d = losses.detach()
                 self._sum = d.clone() if self._sum is None else self._sum + d
                 self._count += 1
-            return torch.log(losses).sum()
+            return torch.log(losses).sum(-1)
         if self.nadir is None:
             self.nadir = self._sum / self._count
         y = torch.log(losses / self.nadir.to(losses))
-        return len(losses) * self.mu * torch.logsumexp(y / self.mu, 0)
+        return losses.shape[-1] * self.mu * torch.logsumexp(y / self.mu, -1)
