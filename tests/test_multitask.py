@@ -27,7 +27,7 @@ from stein_mo.ensembles import (
     preference_vectors,
 )
 from stein_mo.kernels import RBF
-from stein_mo.weighting import aggregate, get_weighting
+from stein_mo.weighting import GradNorm, aggregate, get_weighting
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from loop_mtsgd import loop_mtsgd_step
@@ -276,11 +276,12 @@ def test_stateful_and_jacobian_weightings_are_batched_over_members(name):
             torch.testing.assert_close(got, aggregate(J[m], refs[m]), rtol=1e-6, atol=1e-10)
 
 
-@pytest.mark.parametrize(
-    "name, options",
-    [("moco", {}), ("gradvac", {}), ("uw", {}), ("gls", {}), ("dwa", {}), ("stch", {"warmup": 3, "window": 2})],
-)
-def test_resume_restores_a_stateful_weighting(tmp_path, name, options):
+STATEFUL = ["moco", "gradvac", "uw", "gls", "dwa", "gradnorm", "stch"]
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_resume_restores_a_stateful_weighting(tmp_path, name):
+    options = {"warmup": 3, "window": 2} if name == "stch" else {}  # the nadir is set during the run
     torch.manual_seed(7)
     x, y = torch.randn(32, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (32, K))
     base, opts = small_model(), dict(batch_size=16, lr=1e-2, progress=False)
@@ -333,6 +334,40 @@ def test_loss_balanced_ensemble_equals_a_balancer_per_member(name):
         got += [p.grad[m] for h in model.heads for p in h.params]
         got += [p.grad[m] for p in method.parameters()]
         assert len(got) == len(grads)
+        for a, b in zip(got, grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+
+
+def test_gradnorm_ensemble_equals_gradnorm_per_member():
+    """Per-member GradNorm weights, their gradients and the weighted loss's gradients = M separate networks, each
+    with its own unbatched GradNorm on its last shared layer (the encoder's last weight matrix)."""
+    torch.manual_seed(10)
+    model = small_model()
+    encs, heads = members(model)
+    x, y = batch()
+    method = get_method("gradnorm", alpha=1.5)
+    method.setup(model)
+    g = torch.Generator().manual_seed(1)
+    weights = torch.rand(M, K, generator=g, dtype=torch.float64) + 0.5  # renormalised to sum K by the step
+    initial = torch.rand(M, K, generator=g, dtype=torch.float64) + 1.0  # so that the training rates differ
+    with torch.no_grad():
+        method.balancer.weights.copy_(weights)
+    method.balancer.initial_losses = initial.clone()
+    method.step(model, x, y, None)
+    for m in range(M):
+        ref = GradNorm(K, alpha=1.5).double()
+        with torch.no_grad():
+            ref.weights.copy_(weights[m])
+        ref.renormalize()
+        ref.initial_losses = initial[m].clone()
+        z = encs[m](x)
+        losses = torch.stack([F.cross_entropy(heads[m][k](z), y[:, k]) for k in range(K)])
+        w = ref(losses, [encs[m][-2].weight])  # the last Linear's weight
+        torch.testing.assert_close(method.balancer.weights[m], ref.weights.detach(), rtol=1e-12, atol=0)
+        torch.testing.assert_close(method.balancer.weights.grad[m], ref.weights.grad, rtol=1e-6, atol=1e-12)
+        params = [*encs[m].parameters(), *[p for h in heads[m] for p in h.parameters()]]
+        grads = torch.autograd.grad((w * losses).sum(), params)
+        got = [p.grad[m] for p in model.encoder.params] + [p.grad[m] for h in model.heads for p in h.params]
         for a, b in zip(got, grads, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
 

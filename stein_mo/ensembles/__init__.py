@@ -4,6 +4,7 @@ with its baselines."""
 from .methods import (
     BALANCERS,
     METHODS,
+    GradNormEnsemble,
     LossBalancedEnsemble,
     MOOSVGDEnsemble,
     MTSGDEnsemble,
@@ -22,6 +23,7 @@ __all__ = [
     "BALANCERS",
     "METHODS",
     "FitResult",
+    "GradNormEnsemble",
     "LossBalancedEnsemble",
     "MOOSVGDEnsemble",
     "MTSGDEnsemble",

@@ -19,6 +19,7 @@ Gramian weighting  :math:`w(m) = \text{weighting}(S_\alpha(m) S_\alpha(m)^\top)`
 loss balancers     ``uw``, ``imtll``, ``gls``, ``dwa``, ``stch``: members independent, each minimising a balanced
                    combination :math:`b_m(L(m))` of its own task losses (seed 004, :mod:`~stein_mo.weighting`),
                    encoder and heads; the learned scales of UW and IMTL-L are per member.
+``gradnorm``       members independent, each with its own GradNorm task weights (Chen et al., 2018).
 ``deep-ensemble``  single-task models (:class:`MultiTaskEnsemble` with ``shared=False``), each on its own loss.
 =================  ===================================================================================================
 
@@ -42,6 +43,7 @@ from torch import Tensor
 
 from ..kernels import RBF, Kernel
 from ..weighting.base import JacobianAggregator, Weighting
+from ..weighting.gradnorm import GradNorm
 from ..weighting.loss_balancing import DWA, GLS, IMTLL, STCH, UW
 from ..weighting.mgda import MGDA
 from ..weighting.registry import WEIGHTINGS, get_weighting
@@ -51,6 +53,7 @@ from .particles import ParticleEnsemble
 __all__ = [
     "BALANCERS",
     "METHODS",
+    "GradNormEnsemble",
     "LossBalancedEnsemble",
     "MOOSVGDEnsemble",
     "MTSGDEnsemble",
@@ -391,13 +394,7 @@ class LossBalancedEnsemble(TrainingMethod):
 
     def step(self, model, x, y, optimizer):
         self.setup(model)
-        if self.parameters() and optimizer is not None:
-            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-            if any(id(p) not in held for p in self.parameters()):
-                raise ValueError(
-                    f"{self.name} learns per-member task scales: call method.setup(model) and build the optimiser "
-                    "over [*model.parameters(), *method.parameters()] (fit does it)"
-                )
+        _check_optimised(self, optimizer)
         L = task_losses(model(x), y, model.losses)  # (M, K)
         self.balancer(L).sum().backward()
         return L.detach()
@@ -409,6 +406,62 @@ class LossBalancedEnsemble(TrainingMethod):
     def state_dict(self) -> dict:
         stateful = hasattr(self.balancer, "state_dict")  # GLS has no state
         return {"balancer": self.balancer.state_dict()} if stateful else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "balancer" in state:
+            self.balancer.load_state_dict(state["balancer"])
+
+
+def _check_optimised(method: TrainingMethod, optimizer: torch.optim.Optimizer | None) -> None:
+    """Raise unless the method's own parameters are in the optimiser (else they would silently stay fixed)."""
+    if method.parameters() and optimizer is not None:
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if any(id(p) not in held for p in method.parameters()):
+            raise ValueError(
+                f"{method.name} learns per-member task weights: call method.setup(model) and build the optimiser "
+                "over [*model.parameters(), *method.parameters()] (fit does it)"
+            )
+
+
+class GradNormEnsemble(TrainingMethod):
+    r"""GradNorm (Chen et al., 2018) per member: member m minimises :math:`\sum_k w_{mk} L_k(m)`, its weights
+    (M, K) learned so that the weighted gradient norms on the member's last shared layer (the encoder's last weight
+    matrix) follow the tasks' relative training rates (:class:`~stein_mo.weighting.GradNorm`, batched). The weights
+    are renormalised to sum to K per member before each use, which is the original's renormalisation after each
+    optimiser step. As with UW, :meth:`setup` and :meth:`parameters` (``fit`` does both).
+    """
+
+    name = "gradnorm"
+
+    def __init__(self, alpha: float = 1.5) -> None:
+        self.alpha, self.balancer = alpha, None
+
+    def setup(self, model: MultiTaskEnsemble) -> None:
+        if self.balancer is None:
+            p = model.encoder.params[0]
+            self.balancer = GradNorm(model.num_tasks, self.alpha, (model.num_particles,)).to(p.device, p.dtype)
+        elif self.balancer.weights.shape != (model.num_particles, model.num_tasks):
+            raise ValueError(f"gradnorm was set up for (M, K) = {tuple(self.balancer.weights.shape)}")
+
+    def parameters(self) -> list[Tensor]:
+        return [] if self.balancer is None else [self.balancer.weights]
+
+    def step(self, model, x, y, optimizer):
+        self.setup(model)
+        _check_optimised(self, optimizer)
+        enc = model.encoder
+        last = [p for p in enc.params if p.ndim >= 3]  # per member: a weight matrix or a convolution's kernel
+        if not last:
+            raise ValueError("gradnorm needs a weight matrix in the encoder (its last shared layer)")
+        self.balancer.renormalize()
+        L = task_losses(model(x), y, model.losses)  # (M, K)
+        (G,) = torch.autograd.grad(L.sum(0), last[-1], _basis(L), is_grads_batched=True, retain_graph=True)
+        w = self.balancer.from_norms(L, G.flatten(2).norm(dim=-1).T)  # norms (M, K)
+        (w * L).sum().backward()
+        return L.detach()
+
+    def state_dict(self) -> dict:
+        return {} if self.balancer is None else {"balancer": self.balancer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if "balancer" in state:
@@ -474,7 +527,9 @@ def get_method(name: str | TrainingMethod, **options) -> TrainingMethod:
         return WeightedEnsemble(key, **options)
     if key in BALANCERS:
         return LossBalancedEnsemble(key, **options)
+    if key == "gradnorm":
+        return GradNormEnsemble(**options)
     raise ValueError(
-        f"unknown method {name!r}; choose one of {METHODS}, a weighting from {sorted(WEIGHTINGS)} or a loss balancer "
-        f"from {sorted(BALANCERS)}"
+        f"unknown method {name!r}; choose one of {METHODS}, a weighting from {sorted(WEIGHTINGS)}, a loss balancer "
+        f"from {sorted(BALANCERS)} or 'gradnorm'"
     )

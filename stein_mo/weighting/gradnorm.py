@@ -10,6 +10,7 @@ to sum to K. The per-task gradient norms come from one batched backward (:func:`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -21,7 +22,7 @@ __all__ = ["GradNorm"]
 
 
 class GradNorm(nn.Module):
-    """Task weights ``weights`` (K,), initialised at 1; train them with their own optimizer.
+    """Task weights ``weights`` of shape ``(*batch_shape, K)``, initialised at 1; train them with their own optimizer.
 
     >>> import torch
     >>> W = torch.nn.Parameter(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
@@ -32,29 +33,38 @@ class GradNorm(nn.Module):
     [3.0, -1.0]
     """
 
-    def __init__(self, num_tasks: int, alpha: float = 1.5) -> None:
+    def __init__(self, num_tasks: int, alpha: float = 1.5, batch_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.alpha = alpha
-        self.weights = nn.Parameter(torch.ones(num_tasks))
-        self.register_buffer("initial_losses", torch.zeros(0))
+        self.weights = nn.Parameter(torch.ones(*batch_shape, num_tasks))
+        self.register_buffer("initial_losses", torch.full((*batch_shape, num_tasks), math.nan))  # NaN: not yet seen
 
     def forward(self, losses: Tensor, last_shared: Iterable[Tensor]) -> Tensor:
-        """Accumulate :math:`\\nabla_w L_{\\text{grad}}` into ``weights.grad``; return the detached weights."""
-        if losses.ndim != 1 or losses.numel() != len(self.weights):
+        r"""Accumulate :math:`\nabla_w L_{\text{grad}}` into ``weights.grad``; return the detached weights."""
+        if losses.shape != self.weights.shape or losses.ndim != 1:
             raise ValueError(f"expected {len(self.weights)} task losses, got shape {tuple(losses.shape)}")
-        if self.initial_losses.numel() == 0:
-            self.initial_losses = losses.detach().clone()
         norms = jacobian(losses, list(last_shared), retain_graph=True).norm(dim=1).detach()
+        return self.from_norms(losses, norms)
+
+    def from_norms(self, losses: Tensor, norms: Tensor) -> Tensor:
+        r""":meth:`forward` given the gradient norms :math:`\|\nabla_W L_k\|`, both of ``weights``' shape (one row
+        per problem of a batch, e.g. per ensemble member)."""
+        if losses.shape != self.weights.shape or norms.shape != self.weights.shape:
+            raise ValueError(f"losses and norms must have shape {tuple(self.weights.shape)}, got "
+                             f"{tuple(losses.shape)} and {tuple(norms.shape)}")  # fmt: skip
+        if self.initial_losses.isnan().all():
+            self.initial_losses = losses.detach().clone()
         w = self.weights.to(losses)
-        weighted = w * norms
+        weighted = w * norms.detach()
         ratio = losses.detach() / self.initial_losses.to(losses)
-        target = (weighted.mean() * (ratio / ratio.mean()) ** self.alpha).detach()
+        target = (weighted.mean(-1, keepdim=True) * (ratio / ratio.mean(-1, keepdim=True)) ** self.alpha).detach()
         (grad,) = torch.autograd.grad((weighted - target).abs().sum(), self.weights)
         self.weights.grad = grad if self.weights.grad is None else self.weights.grad + grad
         return w.detach()
 
     @torch.no_grad()
     def renormalize(self) -> None:
-        """Rescale the weights to sum to K (call after each optimizer step on them)."""
+        """Rescale the weights (each row of them) to sum to K (call after each optimizer step on them)."""
         self.weights.clamp_(min=0.0)
-        self.weights.mul_(len(self.weights) / self.weights.sum().clamp_min(torch.finfo(self.weights.dtype).tiny))
+        total = self.weights.sum(-1, keepdim=True).clamp_min(torch.finfo(self.weights.dtype).tiny)
+        self.weights.mul_(self.weights.shape[-1] / total)
