@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from stein_mo.cli import main
 from stein_mo.ensembles import (
     BALANCERS,
+    METHODS,
     MOOSVGDEnsemble,
     MTSGDEnsemble,
     MultiTaskEnsemble,
@@ -27,7 +28,7 @@ from stein_mo.ensembles import (
     preference_vectors,
 )
 from stein_mo.kernels import RBF
-from stein_mo.weighting import GradNorm, aggregate, get_weighting
+from stein_mo.weighting import WEIGHTINGS, GradNorm, aggregate, get_weighting
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from loop_mtsgd import loop_mtsgd_step
@@ -209,7 +210,7 @@ def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
     G = A @ A.transpose(1, 2)
     L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
     u = preference_vectors(Kp, Mp)
-    w = ParetoMTL().member_weights(G, L)
+    w = ParetoMTL(init_steps=0).member_weights(G, L)  # the main phase (the feasibility search is tested below)
     for m in range(Mp):
         g = A[m].numpy()
         gh = g / np.linalg.norm(g, axis=1, keepdims=True)
@@ -224,6 +225,45 @@ def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
         ref = ref / np.abs(ref).sum()
         # the min-norm direction is unique; compare directions (weights may differ only if the gradients are dependent)
         np.testing.assert_allclose(w[m].numpy() @ g, ref @ g, rtol=1e-4, atol=1e-6)
+
+
+def test_pareto_mtl_feasibility_search():
+    """The paper's search for a feasible start, against cvxpy: members with active constraints descend them alone
+    (min-norm over (u_j - u_m)^T J for the active j, raw gradients); members without any use the main phase; a
+    member leaves the search for good, and nobody searches after init_steps."""
+    rng = np.random.default_rng(1)
+    Mp, Kp = 6, 2
+    A = torch.from_numpy(rng.normal(size=(Mp, Kp, 7)))
+    G = A @ A.transpose(1, 2)
+    L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
+    u = preference_vectors(Kp, Mp)
+    method = ParetoMTL(init_steps=3)
+    w = method.member_weights(G, L)
+    main = ParetoMTL(init_steps=0).member_weights(G, L)
+    searching = []
+    for m in range(Mp):
+        g = A[m].numpy()
+        D = (u - u[m]).numpy()
+        active = [j for j in range(Mp) if D[j] @ (L[m] / L[m].norm()).numpy() > 0]
+        if not active:
+            torch.testing.assert_close(w[m], main[m])
+            continue
+        searching.append(m)
+        vecs = D[active] @ g
+        beta = cp.Variable(len(active))
+        cp.Problem(cp.Minimize(cp.sum_squares(vecs.T @ beta)), [beta >= 0, cp.sum(beta) == 1]).solve()
+        c = beta.value @ D[active]
+        np.testing.assert_allclose(w[m].numpy() @ g, c @ g, rtol=1e-4, atol=1e-6)
+    assert 0 < len(searching) < Mp  # both kinds of member occur here
+    assert method.searching.tolist() == [m in searching for m in range(Mp)]
+    # losses that make every constraint inactive: everyone leaves the search, and does not come back
+    method.member_weights(G, torch.ones(Mp, Kp, dtype=torch.float64) * 1e-3 + u.abs())
+    later = method.member_weights(G, L)
+    torch.testing.assert_close(later, main)
+    capped = ParetoMTL(init_steps=2)
+    for _ in range(3):
+        capped_w = capped.member_weights(G, L)
+    torch.testing.assert_close(capped_w, main)  # the third step is past init_steps
 
 
 def test_fit_resume_is_exact_and_selection_uses_validation(tmp_path):
@@ -276,7 +316,7 @@ def test_stateful_and_jacobian_weightings_are_batched_over_members(name):
             torch.testing.assert_close(got, aggregate(J[m], refs[m]), rtol=1e-6, atol=1e-10)
 
 
-STATEFUL = ["moco", "gradvac", "uw", "gls", "dwa", "gradnorm", "stch"]
+STATEFUL = ["moco", "gradvac", "uw", "gls", "dwa", "gradnorm", "stch", "pareto-mtl"]
 
 
 @pytest.mark.parametrize("name", STATEFUL)
@@ -370,6 +410,20 @@ def test_gradnorm_ensemble_equals_gradnorm_per_member():
         got = [p.grad[m] for p in model.encoder.params] + [p.grad[m] for h in model.heads for p in h.params]
         for a, b in zip(got, grads, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted({*METHODS, *WEIGHTINGS, *BALANCERS, "gradnorm"}))
+def test_every_method_trains_through_fit(name):
+    """Every name get_method accepts takes real steps through fit: finite losses, every member's parameters move."""
+    torch.manual_seed(11)
+    x, y = torch.randn(32, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (32, K))
+    method = get_method(name)
+    model = small_model(shared=method.shared)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = fit(model, method, (x, y), 1, batch_size=16, lr=1e-2, progress=False)
+    assert np.isfinite(result.history[0]["train_loss"]).all()
+    for p, q in zip(model.parameters(), before, strict=True):
+        assert (p.detach() - q).flatten(1).abs().amax(1).min() > 0, f"{name}: some member did not move"
 
 
 def test_learned_task_scales_train_and_must_be_in_the_optimiser():

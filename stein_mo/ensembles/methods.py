@@ -257,12 +257,21 @@ class ParetoMTL(WeightedEnsemble):
     gradients :math:`\hat g_k` and unit-norm losses :math:`\hat L`. The direction :math:`\sum_k c_k \hat g_k`,
     :math:`c = \lambda + \sum_j \beta_j (u_j - u_m)`, is applied as weights :math:`c_k / \|g_k\|` on the raw
     gradients, scaled to unit :math:`\ell_1` norm. Batched over members: an inactive constraint's vector is
-    replaced by :math:`\hat g_1`, which leaves the convex hull, and so the problem, unchanged. (The paper's
-    feasibility phase before training is omitted.)
+    replaced by :math:`\hat g_1`, which leaves the convex hull, and so the problem, unchanged.
+
+    First, the paper's search for a feasible start: while member m has active constraints, and for at most
+    ``init_steps`` steps, it descends the active constraints only, with weights :math:`c = \sum_{j \in I_m}
+    \beta_j (u_j - u_m)` on the raw gradients, :math:`\beta` the min-norm point of the
+    :math:`(u_j - u_m)^\top J` (the reference code's ``get_d_paretomtl_init``). A member leaves the search for good
+    at its first step without active constraints. ``init_steps=0`` skips the search.
     """
 
-    def __init__(self, preferences: Tensor | None = None) -> None:
-        self.name, self.fixed, self.preferences = "pareto-mtl", False, preferences
+    def __init__(self, preferences: Tensor | None = None, init_steps: int = 100) -> None:
+        if init_steps < 0:
+            raise ValueError(f"init_steps must be >= 0, got {init_steps}")
+        self.name, self.fixed, self.preferences, self.init_steps = "pareto-mtl", False, preferences, init_steps
+        self.weighting = None  # its own QP (member_weights), not a library weighting
+        self.searching, self.steps = None, 0  # (M,) members still looking for a feasible start; steps taken
 
     def member_weights(self, G: Tensor, L: Tensor) -> Tensor:
         M, K = L.shape
@@ -282,7 +291,29 @@ class ParetoMTL(WeightedEnsemble):
         coeff = torch.where(active[:, :, None], D, 0.0)
         w = lam[:, :K] + lam[:, K:, None].mul(coeff).sum(1) + lam[:, K:].mul(~active).sum(1, keepdim=True) * first
         w = w / norms  # the QP weighted unit gradients: same direction on the raw ones
-        return w / w.abs().sum(1, keepdim=True)
+        w = w / w.abs().sum(1, keepdim=True)
+        searching = self._searching(active)
+        if not searching.any():
+            return w
+        # feasibility search: min-norm over the active constraints' gradients; inactive rows copy an active one
+        some = D[torch.arange(M, device=L.device), active.to(torch.uint8).argmax(1)]  # (M, K), an active j's row
+        A = torch.where(active[:, :, None], D, some[:, None, :])
+        beta = MGDA().weights(A @ G @ A.transpose(1, 2))  # (M, M)
+        return torch.where(searching[:, None], (beta[:, :, None] * A).sum(1), w)
+
+    def _searching(self, active: Tensor) -> Tensor:
+        """Which members still search for a feasible start (and count this step)."""
+        if self.searching is None:
+            self.searching = torch.full(active.shape[:1], self.init_steps > 0, dtype=torch.bool)
+        self.searching &= active.any(1).cpu() & (self.steps < self.init_steps)
+        self.steps += 1
+        return self.searching.to(active.device)
+
+    def state_dict(self) -> dict:
+        return {"searching": self.searching, "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.searching, self.steps = state["searching"], state["steps"]
 
 
 class MTSGDEnsemble(TrainingMethod):
