@@ -25,6 +25,7 @@ import torch
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor
 from torch.distributions import biject_to
+from torch.distributions.transforms import ComposeTransform
 
 __all__ = ["PyroTarget", "from_pyro"]
 
@@ -60,6 +61,19 @@ def _bijection(support):
         if base is None:
             raise
         return _bijection(base)
+
+
+def _is_identity(T) -> bool:
+    """Whether ``T`` is the identity (``biject_to`` of the reals, possibly made independent over dimensions)."""
+    T = getattr(T, "base_transform", T)
+    return isinstance(T, ComposeTransform) and not T.parts
+
+
+def _total(terms: list[Tensor]) -> Tensor:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
 
 
 def from_pyro(model: Callable, *args: Any, **kwargs: Any) -> PyroTarget:
@@ -129,6 +143,8 @@ class PyroTarget:
         if X.ndim != 2 or X.shape[1] != self.dim:
             raise ValueError(f"{self.__name__} expects particles of shape (M, {self.dim}), got {tuple(X.shape)}")
         M = X.shape[0]
+        if len(self.sites) == 1 and len(self.sites[0].unconstrained_shape) == 1:  # the row is the site: no view
+            return {self.sites[0].name: X}
         return {s.name: X[:, s.offset : s.offset + s.size].reshape(M, *s.unconstrained_shape) for s in self.sites}
 
     def constrain(self, X: Tensor) -> dict[str, Tensor]:
@@ -153,19 +169,21 @@ class PyroTarget:
     def __call__(self, X: Tensor) -> Tensor:
         """(M,) log densities of the rows of ``X`` (M, dim), in one vectorised model execution."""
         M = X.shape[0]
-        data, log_jac = {}, X.new_zeros(M)
+        data, terms = {}, []
         for s, u in zip(self.sites, self._split(X).values(), strict=True):
             T = _bijection(s.support)
             x = T(u)
-            log_jac = log_jac + T.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1)
-            pad = self._nesting - len(s.batch_shape)
-            data[s.name] = x.reshape(M, *([1] * pad), *s.shape)
-        return self._log_joint(data, M) + log_jac
+            if not _is_identity(T):  # unconstrained sites have no log-Jacobian: no operation spent on zeros
+                terms.append(T.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
+            shape = (M, *[1] * (self._nesting - len(s.batch_shape)), *s.shape)
+            data[s.name] = x if x.shape == shape else x.reshape(shape)
+        return _total(self._log_joint(data, M) + terms)
 
-    def _log_joint(self, data: dict[str, Tensor], M: int) -> Tensor:
+    def _log_joint(self, data: dict[str, Tensor], M: int) -> list[Tensor]:
+        """Every sample site's (M,) log density, scaled, from one conditioned run of the model."""
         with pyro.validation_enabled(self.validate), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
             trace = poutine.trace(poutine.condition(self.model, data=data)).get_trace(*self.args, **self.kwargs)
-        total = 0.0
+        terms = []
         for name, site in trace.nodes.items():
             if site["type"] != "sample" or site_is_subsample(site):
                 continue
@@ -176,9 +194,10 @@ class PyroTarget:
                     f"site {name!r}: log_prob of shape {tuple(lp.shape)} has no particle dimension of size {M} at "
                     f"dim {-self._nesting - 1}; the model does not vectorise over particles"
                 )
-            lp = lp.reshape(*lp.shape[: lp.ndim - self._nesting - 1], M, -1).sum(-1)
-            total = total + scale * lp.reshape(-1, M).sum(0)
-        return total
+            if lp.shape != (M,):  # sum the dimensions left and right of the particle dimension
+                lp = lp.reshape(*lp.shape[: lp.ndim - self._nesting - 1], M, -1).sum(-1).reshape(-1, M).sum(0)
+            terms.append(lp if isinstance(scale, (int, float)) and scale == 1 else scale * lp)
+        return terms
 
     def _check_vectorisation(self) -> None:
         """Refuse models whose vectorised log density differs from one-particle evaluations."""
