@@ -26,6 +26,7 @@ before its objective is compared, so the smallest objective is the exact minimum
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -187,11 +188,14 @@ def _enumerate_one(G: list[list[float]], tol: float) -> list[float]:
         obj = sum(w[i] * G[i][j] * w[j] for i in S for j in S)
         if obj < best:
             best, best_w = obj, w
+    if best_w is None:  # every objective was NaN
+        raise ValueError(f"min_norm_weights: the Gramian is not finite: {G}")
     return best_w
 
 
-def _support_tuples(K: int) -> list[tuple[int, ...]]:
-    return [S for size in range(1, K + 1) for S in itertools.combinations(range(K), size)]
+@functools.cache
+def _support_tuples(K: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(S for size in range(1, K + 1) for S in itertools.combinations(range(K), size))
 
 
 def _solve_bordered(A: list[list[float]], n: int) -> list[float] | None:
