@@ -202,14 +202,18 @@ def test_linear_scalarisation_and_deep_ensemble_gradients():
                         torch.testing.assert_close(p.grad[k * M + m], r, rtol=1e-6, atol=1e-12)
 
 
+def pareto_problem(seed, Mp=6, Kp=2):
+    """Random per-member task gradients A (Mp, Kp, 7), their Gramians, losses and the preference vectors."""
+    rng = np.random.default_rng(seed)
+    A = torch.from_numpy(rng.normal(size=(Mp, Kp, 7)))
+    L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
+    return A, A @ A.transpose(1, 2), L, preference_vectors(Kp, Mp)
+
+
 def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
     """Against cvxpy on the paper's problem: only the active constraints, no batching trick."""
-    rng = np.random.default_rng(0)
     Mp, Kp = 6, 2
-    A = torch.from_numpy(rng.normal(size=(Mp, Kp, 7)))
-    G = A @ A.transpose(1, 2)
-    L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
-    u = preference_vectors(Kp, Mp)
+    A, G, L, u = pareto_problem(0, Mp, Kp)
     w = ParetoMTL(init_steps=0).member_weights(G, L)  # the main phase (the feasibility search is tested below)
     for m in range(Mp):
         g = A[m].numpy()
@@ -231,12 +235,8 @@ def test_pareto_mtl_feasibility_search():
     """The paper's search for a feasible start, against cvxpy: members with active constraints descend them alone
     (min-norm over (u_j - u_m)^T J for the active j, raw gradients); members without any use the main phase; a
     member leaves the search for good, and nobody searches after init_steps."""
-    rng = np.random.default_rng(1)
     Mp, Kp = 6, 2
-    A = torch.from_numpy(rng.normal(size=(Mp, Kp, 7)))
-    G = A @ A.transpose(1, 2)
-    L = torch.from_numpy(rng.uniform(0.2, 2.0, size=(Mp, Kp)))
-    u = preference_vectors(Kp, Mp)
+    A, G, L, u = pareto_problem(1, Mp, Kp)
     method = ParetoMTL(init_steps=3)
     w = method.member_weights(G, L)
     main = ParetoMTL(init_steps=0).member_weights(G, L)
