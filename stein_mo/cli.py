@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multi-digits is embedded (no files); the others read --data-dir")  # fmt: skip
     mtl.add_argument("--data-dir", default=None, help="folder with the MNIST files or sarcos_inv_test.mat")
     mtl.add_argument("--method", default="mt-sgd,moo-svgd,ls,mgda",
-                     help="comma-separated: mt-sgd, moo-svgd, ls, mgda, pareto-mtl, deep-ensemble, or a weighting "
-                          "(upgrad, nash, cagrad, ...)")  # fmt: skip
+                     help="comma-separated: mt-sgd, moo-svgd, ls, mgda, pareto-mtl, deep-ensemble, a weighting "
+                          "(upgrad, nash, cagrad, ...), a loss balancer (uw, imtll, gls, dwa, stch) "
+                          "or gradnorm")  # fmt: skip
     mtl.add_argument("--particles", type=int, default=5, help="ensemble members M")
     mtl.add_argument("--epochs", type=int, default=None, help="default: 15 (multi-digits), 10 (others)")
     mtl.add_argument("--batch-size", type=int, default=None, help="default: 128 (multi-digits), 256 (others)")
