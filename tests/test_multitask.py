@@ -413,17 +413,43 @@ def test_gradnorm_ensemble_equals_gradnorm_per_member():
 
 
 @pytest.mark.parametrize("name", sorted({*METHODS, *WEIGHTINGS, *BALANCERS, "gradnorm"}))
-def test_every_method_trains_through_fit(name):
-    """Every name get_method accepts takes real steps through fit: finite losses, every member's parameters move."""
+def test_every_method_trains_through_fit(name, device):
+    """Every name get_method accepts takes real steps through fit on the model's device: finite losses, every
+    member's parameters move and stay on that device (and the method's own learned weights with them)."""
     torch.manual_seed(11)
     x, y = torch.randn(32, 1, 6, 6, dtype=torch.float64), torch.randint(0, 3, (32, K))
     method = get_method(name)
-    model = small_model(shared=method.shared)
+    model = small_model(shared=method.shared).to(device)
     before = [p.detach().clone() for p in model.parameters()]
     result = fit(model, method, (x, y), 1, batch_size=16, lr=1e-2, progress=False)
     assert np.isfinite(result.history[0]["train_loss"]).all()
     for p, q in zip(model.parameters(), before, strict=True):
+        assert p.device.type == device.type
         assert (p.detach() - q).flatten(1).abs().amax(1).min() > 0, f"{name}: some member did not move"
+    assert all(p.device.type == device.type for p in method.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["mt-sgd", "moo-svgd", "mgda", "upgrad", "pareto-mtl", "uw", "gradnorm"])
+def test_a_step_on_cuda_equals_the_step_on_cpu(name):
+    """One float64 SGD step on CUDA = the same step on CPU (all parameters after it, the method's own included), for
+    the methods with the most device logic."""
+    torch.manual_seed(12)
+    x, y = batch()
+    cpu_model = small_model()
+    after = []
+    for dev in ("cpu", "cuda"):
+        model = copy.deepcopy(cpu_model).to(dev)
+        method = get_method(name)
+        method.num_data = 100
+        method.setup(model)
+        params = [*model.parameters(), *method.parameters()]
+        opt = torch.optim.SGD(params, lr=0.1)
+        method.step(model, x.to(dev), y.to(dev), opt)
+        opt.step()
+        after.append([p.detach().cpu() for p in params])
+    for a, b in zip(*after, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-10)
 
 
 def test_learned_task_scales_train_and_must_be_in_the_optimiser():
