@@ -132,11 +132,12 @@ def _smoothed(terms: KernelTerms, g: Tensor, total: Tensor | None = None) -> Ten
 
 
 def _gramian(terms: KernelTerms, S: Tensor, KS: Tensor) -> Tensor:
+    r""":math:`U = \frac{1}{M^2}\big(\tfrac12 (V + V^\top) + t\big)` with :math:`V_{ij} = \langle S_i, K S_j + 2R
+    \rangle`: the two cross terms :math:`\langle S_i, R\rangle + \langle S_j, R\rangle` come from the
+    symmetrisation, which also makes U exactly symmetric."""
     M = S.shape[-2]
-    Sf = S.flatten(1)
-    T = Sf @ KS.flatten(1).T
-    c = Sf @ terms.repulsion.reshape(-1)
-    return ((T + T.T) * 0.5 + c[:, None] + c + terms.trace) / M**2  # T symmetrised: U is exactly symmetric
+    V = S.flatten(1) @ torch.add(KS.flatten(1), terms.repulsion.reshape(-1), alpha=2.0).T
+    return (V + V.T).mul_(0.5 / M**2).add_(terms.trace / M**2)
 
 
 def stein_directions(X: Tensor, scores: Tensor, kernel: Kernel | None = None) -> Tensor:
