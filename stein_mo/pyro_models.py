@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyro
@@ -34,7 +34,8 @@ PARTICLES = "_stein_mo_particles"
 
 @dataclass(frozen=True)
 class Site:
-    """One latent site: its constrained shape, unconstrained shape, support and place in a particle's row."""
+    """One latent site: its constrained shape, unconstrained shape, support (with its bijection, found once) and
+    place in a particle's row."""
 
     name: str
     shape: tuple[int, ...]
@@ -42,6 +43,13 @@ class Site:
     batch_shape: tuple[int, ...]
     support: Any
     offset: int
+    transform: Any = field(compare=False)
+
+    @property
+    def unconstrained(self) -> bool:
+        """Whether the bijection is the identity: the site has no log-Jacobian term."""
+        T = getattr(self.transform, "base_transform", self.transform)
+        return isinstance(T, ComposeTransform) and not T.parts
 
     @property
     def size(self) -> int:
@@ -61,19 +69,6 @@ def _bijection(support):
         if base is None:
             raise
         return _bijection(base)
-
-
-def _is_identity(T) -> bool:
-    """Whether ``T`` is the identity (``biject_to`` of the reals, possibly made independent over dimensions)."""
-    T = getattr(T, "base_transform", T)
-    return isinstance(T, ComposeTransform) and not T.parts
-
-
-def _total(terms: list[Tensor]) -> Tensor:
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total
 
 
 def from_pyro(model: Callable, *args: Any, **kwargs: Any) -> PyroTarget:
@@ -124,8 +119,9 @@ class PyroTarget:
             if any(f.vectorized and f.size != f.subsample_size for f in site["cond_indep_stack"] if f.size):
                 raise ValueError(f"latent site {name!r} is inside a subsampled plate; subsampling is not supported")
             value = site["value"]
-            u = _bijection(fn.support).inv(value)
-            sites.append(Site(name, tuple(value.shape), tuple(u.shape), tuple(fn.batch_shape), fn.support, offset))
+            T = _bijection(fn.support)
+            u = T.inv(value)
+            sites.append(Site(name, tuple(value.shape), tuple(u.shape), tuple(fn.batch_shape), fn.support, offset, T))
             offset += sites[-1].size
         if not sites:
             raise ValueError(f"model {self.__name__!r} has no latent sample sites")
@@ -149,11 +145,11 @@ class PyroTarget:
 
     def constrain(self, X: Tensor) -> dict[str, Tensor]:
         """``{site: (M, *site_shape)}`` in the model's constrained space."""
-        return {s.name: _bijection(s.support)(u) for s, u in zip(self.sites, self._split(X).values(), strict=True)}
+        return {s.name: s.transform(u) for s, u in zip(self.sites, self._split(X).values(), strict=True)}
 
     def unconstrain(self, values: dict[str, Tensor]) -> Tensor:
         """Rows (M, dim) from constrained values ``{site: (M, *site_shape)}``."""
-        rows = [_bijection(s.support).inv(values[s.name]).reshape(values[s.name].shape[0], -1) for s in self.sites]
+        rows = [s.transform.inv(values[s.name]).reshape(values[s.name].shape[0], -1) for s in self.sites]
         return torch.cat(rows, 1)
 
     def init_particles(self, M: int, generator: torch.Generator | None = None) -> Tensor:
@@ -171,13 +167,13 @@ class PyroTarget:
         M = X.shape[0]
         data, terms = {}, []
         for s, u in zip(self.sites, self._split(X).values(), strict=True):
-            T = _bijection(s.support)
-            x = T(u)
-            if not _is_identity(T):  # unconstrained sites have no log-Jacobian: no operation spent on zeros
-                terms.append(T.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
+            x = s.transform(u)
+            if not s.unconstrained:  # no operation spent on a log-Jacobian of zeros
+                terms.append(s.transform.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
             shape = (M, *[1] * (self._nesting - len(s.batch_shape)), *s.shape)
             data[s.name] = x if x.shape == shape else x.reshape(shape)
-        return _total(self._log_joint(data, M) + terms)
+        terms = self._log_joint(data, M) + terms
+        return sum(terms[1:], terms[0])
 
     def _log_joint(self, data: dict[str, Tensor], M: int) -> list[Tensor]:
         """Every sample site's (M,) log density, scaled, from one conditioned run of the model."""

@@ -406,11 +406,12 @@ class LossBalancedEnsemble(TrainingMethod):
         if key not in BALANCERS:
             raise ValueError(f"unknown loss balancer {name!r}; choose one of {sorted(BALANCERS)}")
         self.name, self.options, self.balancer = key, options, None
-        if key not in ("uw", "imtll"):
+        self.learned = issubclass(BALANCERS[key], torch.nn.Module)  # UW, IMTL-L: built by setup(), knowing M and K
+        if not self.learned:
             self.balancer = BALANCERS[key](**options)
 
     def setup(self, model: MultiTaskEnsemble) -> None:
-        if self.name not in ("uw", "imtll"):
+        if not self.learned:
             return
         shape = (model.num_particles, model.num_tasks)
         if self.balancer is None:
@@ -421,7 +422,7 @@ class LossBalancedEnsemble(TrainingMethod):
                              f"this model has {shape}")  # fmt: skip
 
     def parameters(self) -> list[Tensor]:
-        return list(self.balancer.parameters()) if isinstance(self.balancer, torch.nn.Module) else []
+        return list(self.balancer.parameters()) if self.learned and self.balancer is not None else []
 
     def step(self, model, x, y, optimizer):
         self.setup(model)
