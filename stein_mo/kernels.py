@@ -67,8 +67,8 @@ def _median_sigma_sq(sq_dist: Tensor) -> float | Tensor:
     flat, P = D.reshape(-1), M * (M - 1) // 2
     scale, floor = 0.5 / math.log(M + 1), 0.5 * torch.finfo(D.dtype).eps
     if D.device.type == "cpu" and D.dtype in (torch.float32, torch.float64):
-        # numpy's selection at one position (its vectorised path; two positions at once are 5-10x slower) puts
-        # everything larger after it, so the next value is the minimum of the rest. Far faster than torch.kthvalue.
+        # numpy's selection at one position (two at once leave its fast path: benchmarks/bench_step_parts.py) puts
+        # everything larger after it, so the next value is the minimum of the rest.
         k = M + P - 1
         part = np.partition(flat.numpy(), k)
         return max(0.5 * (float(part[k]) + float(part[k + 1 :].min())) * scale, floor)

@@ -15,7 +15,8 @@ Notation: :math:`L_k(m)` the mean loss of task k for member m, :math:`S_k` the (
 ``mgda`` or any    members independent; encoder :math:`\sum_k w_k(m) S^k_\alpha(m)` with
 Gramian weighting  :math:`w(m) = \text{weighting}(S_\alpha(m) S_\alpha(m)^\top)`, each head its own loss.
 ``pareto-mtl``     Lin et al. (2019): member m has preference :math:`u_m`; min-norm over its task gradients and
-                   the active constraints :math:`(u_j - u_m)^\top \hat L > 0` (normalised losses and gradients).
+                   the active constraints :math:`(u_j - u_m)^\top \hat L > 0` (normalised losses and gradients),
+                   after the paper's search for a feasible start (``init_steps``).
 loss balancers     ``uw``, ``imtll``, ``gls``, ``dwa``, ``stch``: members independent, each minimising a balanced
                    combination :math:`b_m(L(m))` of its own task losses (seed 004, :mod:`~stein_mo.weighting`),
                    encoder and heads; the learned scales of UW and IMTL-L are per member.

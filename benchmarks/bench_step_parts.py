@@ -1,0 +1,130 @@
+"""Where a small step's time goes, and the two CPU choices made for it, each against its alternative in one run.
+
+1. One SVGD and one MT-SGD (K = 3, batched target) step on the benchmark's mixtures, M = 50: the time of each part
+   measured inside the real step (the parts are wrapped with timers; "rest" is the step minus the parts).
+2. The median heuristic's selection: one ``numpy.partition`` position plus the minimum of the rest (what
+   ``stein_mo.kernels`` does) against asking ``numpy.partition`` for both middle positions at once.
+3. One K <= 4 simplex QP on CPU: the Python-float enumeration (what a single Gramian gets) against the batched
+   tensor path (what a batch gets), on the same Gramian.
+4. 2×2 max-pooling of an NCHW tensor against the same pooling in channels-last layout (the multi-task LeNet's
+   first pooling layer, batch 128 × 5 members × 10 channels on 12×12 inputs).
+
+One thread. Run: ``python benchmarks/bench_step_parts.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from bench_samplers import PRIOR_SCALE, with_prior
+
+import stein_mo
+import stein_mo.samplers.base as base
+from stein_mo.kernels import squared_distances
+from stein_mo.problems import three_mixtures
+from stein_mo.qp import _min_norm_weights
+
+
+def per_call(fn, n):
+    """Mean µs per call of ``fn`` over ``n`` calls, after a warm-up."""
+    for _ in range(max(n // 10, 3)):
+        fn()
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def step_parts(sampler, steps=2000):
+    """µs per step of each part of ``sampler.step``, timed inside the step."""
+    spent: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            return out
+
+        return wrapper
+
+    saved = base._scores, base._optimizer_step
+    base._scores, base._optimizer_step = timed("scores", base._scores), timed("optimizer", base._optimizer_step)
+    sampler.kernel.terms = timed("kernel terms", sampler.kernel.terms)
+    sampler.direction = timed("direction", sampler.direction)
+    if hasattr(sampler, "weighting"):
+        sampler.weighting.weights = timed("  of which the QP", sampler.weighting.weights)
+    try:
+        x0 = PRIOR_SCALE * torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+        state = sampler.init(x0, lr=3e-2)
+        for _ in range(steps // 10):
+            sampler.step(state)
+        spent.clear()
+        start = time.perf_counter()
+        for _ in range(steps):
+            sampler.step(state)
+        total = time.perf_counter() - start
+    finally:
+        base._scores, base._optimizer_step = saved
+    order = ("scores", "kernel terms", "direction", "  of which the QP", "optimizer")
+    parts = {k: 1e6 * spent[k] / steps for k in order if k in spent}
+    parts["rest (history, step norm, bookkeeping)"] = 1e6 * total / steps - sum(
+        v for k, v in parts.items() if not k.startswith(" ")
+    )
+    return 1e6 * total / steps, parts
+
+
+def median_selection(M):
+    """µs of the one-position selection and of the two-position one, on one particle set's distances."""
+    flat = squared_distances(torch.randn(M, 9, generator=torch.Generator().manual_seed(M))).reshape(-1).numpy()
+    k = M + M * (M - 1) // 2 - 1
+    n = max(3, int(2e6 / M**2))
+
+    def one():
+        part = np.partition(flat, k)
+        return part[k], part[k + 1 :].min()
+
+    two = per_call(lambda: np.partition(flat, [k, k + 1]), n)
+    assert np.array_equal(np.partition(flat, [k, k + 1])[k : k + 2], np.array(one()))
+    return per_call(one, n), two
+
+
+def qp(K):
+    """µs of one K x K problem on the Python path and on the batched tensor path."""
+    A = torch.randn(K, 6, generator=torch.Generator().manual_seed(K), dtype=torch.float64)
+    G = A @ A.T
+    return per_call(lambda: _min_norm_weights(G), 3000), per_call(lambda: _min_norm_weights(G[None]), 3000)
+
+
+def main():
+    torch.set_num_threads(1)
+    print(f"one thread, torch {torch.__version__}, numpy {np.__version__}")
+    samplers = {
+        "SVGD, 1 target": stein_mo.SVGD(with_prior(three_mixtures()[0])),
+        "MT-SGD, 3 targets batched": stein_mo.MTSGD(with_prior(three_mixtures(stacked=True))),
+    }
+    for label, sampler in samplers.items():
+        total, parts = step_parts(sampler)
+        print(f"\n{label}, M = 50: {total:.0f} µs per step")
+        for name, us in parts.items():
+            print(f"  {name:<42}{us:8.1f} µs")
+    print("\nmedian heuristic, numpy selection        one position + min   two positions   ratio")
+    for M in (100, 300, 1000, 3000):
+        one, two = median_selection(M)
+        print(f"  M = {M:<5}{'':30}{one:12.1f} µs{two:13.1f} µs{two / one:8.1f}x")
+    print("\none simplex QP on CPU                     Python floats       batched tensors  ratio")
+    for K in (2, 3, 4):
+        py, batched = qp(K)
+        print(f"  K = {K}{'':34}{py:12.1f} µs{batched:13.1f} µs{batched / py:8.1f}x")
+    x = torch.randn(128, 50, 10, 10, generator=torch.Generator().manual_seed(0))
+    xl = x.contiguous(memory_format=torch.channels_last)
+    nchw = per_call(lambda: torch.nn.functional.max_pool2d(x, 2), 200)
+    last = per_call(lambda: torch.nn.functional.max_pool2d(xl, 2), 200)
+    print(f"\n2x2 max-pooling of (128, 50, 10, 10): NCHW {nchw:.0f} µs, channels-last {last:.0f} µs "
+          f"({nchw / last:.1f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
