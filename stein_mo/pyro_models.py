@@ -22,6 +22,8 @@ from typing import Any
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.distributions.util import scale_and_mask
+from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 from torch import Tensor
 from torch.distributions import biject_to
@@ -44,12 +46,12 @@ class Site:
     support: Any
     offset: int
     transform: Any = field(compare=False)
+    unconstrained: bool = field(init=False, compare=False)
+    """Whether the bijection is the identity: the site has no log-Jacobian term."""
 
-    @property
-    def unconstrained(self) -> bool:
-        """Whether the bijection is the identity: the site has no log-Jacobian term."""
+    def __post_init__(self) -> None:
         T = getattr(self.transform, "base_transform", self.transform)
-        return isinstance(T, ComposeTransform) and not T.parts
+        object.__setattr__(self, "unconstrained", isinstance(T, ComposeTransform) and not T.parts)
 
     @property
     def size(self) -> int:
@@ -57,6 +59,24 @@ class Site:
 
     def layout(self) -> tuple:
         return (self.name, self.shape, self.unconstrained_shape, repr(self.support))
+
+
+class _Conditioned(Messenger):
+    """``poutine.condition`` and the part of ``poutine.trace`` a log joint needs, in one handler: sites named in
+    ``data`` take those values, and every sample site's final message (after the plates' broadcasting and any
+    ``poutine.scale``/``mask``) is kept in ``sites``, without building a trace."""
+
+    def __init__(self, data: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.data, self.sites = data, []
+
+    def _pyro_sample(self, msg) -> None:
+        value = self.data.get(msg["name"])
+        if value is not None:
+            msg["value"], msg["is_observed"] = value, True
+
+    def _pyro_post_sample(self, msg) -> None:
+        self.sites.append(msg)
 
 
 def _bijection(support):
@@ -125,10 +145,16 @@ class PyroTarget:
             offset += sites[-1].size
         if not sites:
             raise ValueError(f"model {self.__name__!r} has no latent sample sites")
-        self.sites, self.dim, self._nesting = sites, offset, nesting
+        self.sites, self.dim, self._nesting, self._plates = sites, offset, nesting, {}
         self.validate = pyro.infer.util.is_validation_enabled()
         self._check_vectorisation()  # with Pyro's validation as the user has it: observed data and parameters checked
         self.validate = False
+
+    def _plate(self, M: int) -> pyro.plate:
+        """The particle plate of size M, built once per size (building one runs a subsample site each time)."""
+        if M not in self._plates:
+            self._plates[M] = pyro.plate(PARTICLES, M, dim=-self._nesting - 1)
+        return self._plates[M]
 
     # ---------------------------------------------------------------------------------------------- layout
     def layout(self) -> tuple:
@@ -167,8 +193,10 @@ class PyroTarget:
         M = X.shape[0]
         data, terms = {}, []
         for s, u in zip(self.sites, self._split(X).values(), strict=True):
-            x = s.transform(u)
-            if not s.unconstrained:  # no operation spent on a log-Jacobian of zeros
+            if s.unconstrained:  # the identity: no operation spent on it or on a log-Jacobian of zeros
+                x = u
+            else:
+                x = s.transform(u)
                 terms.append(s.transform.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
             shape = (M, *[1] * (self._nesting - len(s.batch_shape)), *s.shape)
             data[s.name] = x if x.shape == shape else x.reshape(shape)
@@ -176,23 +204,27 @@ class PyroTarget:
         return sum(terms[1:], terms[0])
 
     def _log_joint(self, data: dict[str, Tensor], M: int) -> list[Tensor]:
-        """Every sample site's (M,) log density, scaled, from one conditioned run of the model."""
-        with pyro.validation_enabled(self.validate), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
-            trace = poutine.trace(poutine.condition(self.model, data=data)).get_trace(*self.args, **self.kwargs)
+        """Every sample site's (M,) log density, scaled and masked, from one conditioned run of the model."""
+        with (
+            pyro.validation_enabled(self.validate),
+            self._plate(M),
+            _Conditioned(data) as run,
+        ):
+            self.model(*self.args, **self.kwargs)
         terms = []
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site):
+        for site in run.sites:
+            if site_is_subsample(site):
                 continue
-            lp = site["fn"].log_prob(site["value"])
-            scale = site["scale"]
+            lp = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
             if lp.ndim < self._nesting + 1 or lp.shape[-self._nesting - 1] != M:
                 raise ValueError(
-                    f"site {name!r}: log_prob of shape {tuple(lp.shape)} has no particle dimension of size {M} at "
-                    f"dim {-self._nesting - 1}; the model does not vectorise over particles"
+                    f"site {site['name']!r}: log_prob of shape {tuple(lp.shape)} has no particle dimension of size "
+                    f"{M} at dim {-self._nesting - 1}; the model does not vectorise over particles"
                 )
+            lp = scale_and_mask(lp, site["scale"], site["mask"])
             if lp.shape != (M,):  # sum the dimensions left and right of the particle dimension
                 lp = lp.reshape(*lp.shape[: lp.ndim - self._nesting - 1], M, -1).sum(-1).reshape(-1, M).sum(0)
-            terms.append(lp if isinstance(scale, (int, float)) and scale == 1 else scale * lp)
+            terms.append(lp)
         return terms
 
     def _check_vectorisation(self) -> None:
