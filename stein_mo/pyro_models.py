@@ -1,7 +1,7 @@
 r"""Pyro models as targets: every latent site, unconstrained and flattened into one row per particle.
 
-:func:`from_pyro` traces the model once to find its latent sites. A particle is the concatenation of each site's
-unconstrained value :math:`u_s = T_s^{-1}(x_s)`, :math:`T_s =` ``biject_to(support)``, so that the target is
+:func:`from_pyro` traces the model from its prior to find its latent sites. A particle is the concatenation of
+each site's unconstrained value :math:`u_s = T_s^{-1}(x_s)`, :math:`T_s =` ``biject_to(support)``, so that the target is
 
 .. math:: \log p(u) = \log p_{\text{model}}\big(T(u)\big) + \sum_s \log\big|\det \partial T_s(u_s)/\partial u_s\big| ,
 
@@ -9,7 +9,8 @@ the joint log density of latents and observations (``pyro.factor`` terms include
 M particles are evaluated in one model execution, under an outer ``pyro.plate`` of size M to the left of the
 model's own plates. At construction the vectorised log density is compared with one-particle evaluations; a model
 that does not vectorise (e.g. it reduces over a latent's leading dimension) is refused with the site named,
-never evaluated with wrong shapes.
+never evaluated with wrong shapes. A site whose support depends on other latents (``Uniform(0, tau)``) is mapped
+inside each model run, by the bijection of the support that run gives it.
 """
 
 from __future__ import annotations
@@ -46,37 +47,62 @@ class Site:
     support: Any
     offset: int
     transform: Any = field(compare=False)
+    dependent: bool = field(default=False, compare=False)
+    """Whether the support depends on other latents (``Uniform(0, tau)``): the bijection is then built at the site,
+    in every model run, from that run's support."""
     unconstrained: bool = field(init=False, compare=False)
     """Whether the bijection is the identity: the site has no log-Jacobian term."""
 
     def __post_init__(self) -> None:
         T = getattr(self.transform, "base_transform", self.transform)
-        object.__setattr__(self, "unconstrained", isinstance(T, ComposeTransform) and not T.parts)
+        object.__setattr__(
+            self, "unconstrained", isinstance(T, ComposeTransform) and not T.parts and not self.dependent
+        )
 
     @property
     def size(self) -> int:
         return math.prod(self.unconstrained_shape)
 
     def layout(self) -> tuple:
-        return (self.name, self.shape, self.unconstrained_shape, repr(self.support))
+        support = f"{type(self.support).__name__} (depends on other latents)" if self.dependent else repr(self.support)
+        return (self.name, self.shape, self.unconstrained_shape, support)
 
 
 class _Conditioned(Messenger):
     """``poutine.condition`` and the part of ``poutine.trace`` a log joint needs, in one handler: sites named in
     ``data`` take those values, and every sample site's final message (after the plates' broadcasting and any
-    ``poutine.scale``/``mask``) is kept in ``sites``, without building a trace."""
+    ``poutine.scale``/``mask``) is kept in ``sites``, without building a trace.
 
-    def __init__(self, data: dict[str, Tensor]) -> None:
+    Values of the sites named in ``at_site`` are unconstrained: they are mapped by ``biject_to`` of the support the
+    site has in this run (a support that depends on other latents), and the log-Jacobians kept in ``log_jacobians``.
+    """
+
+    def __init__(self, data: dict[str, Tensor], at_site: frozenset[str] = frozenset()) -> None:
         super().__init__()
-        self.data, self.sites = data, []
+        self.data, self.at_site, self.sites, self.log_jacobians = data, at_site, [], []
 
     def _pyro_sample(self, msg) -> None:
         value = self.data.get(msg["name"])
-        if value is not None:
-            msg["value"], msg["is_observed"] = value, True
+        if value is None:
+            return
+        if msg["name"] in self.at_site:
+            T = _bijection(msg["fn"].support)
+            value, u = T(value), value
+            self.log_jacobians.append(T.log_abs_det_jacobian(u, value))
+        msg["value"], msg["is_observed"] = value, True
 
     def _pyro_post_sample(self, msg) -> None:
         self.sites.append(msg)
+
+
+def _depends_on_latents(T, u: Tensor, other_site: dict | None) -> bool:
+    """Whether a site's bijection ``T`` (from one prior draw) differs from the one of another draw ``other_site``:
+    its support then depends on other latents. Compared as functions, at the unconstrained point ``u``."""
+    if other_site is None:  # absent from the other run: control flow, refused later by the vectorisation check
+        return False
+    T2 = _bijection(other_site["fn"].support)
+    x, x2 = T(u), T2(u)
+    return x.shape != x2.shape or not torch.allclose(x, x2, rtol=1e-6, atol=1e-12)
 
 
 def _bijection(support):
@@ -121,8 +147,7 @@ class PyroTarget:
     def __init__(self, model: Callable, *args: Any, **kwargs: Any) -> None:
         self.model, self.args, self.kwargs = model, args, kwargs
         self.__name__ = getattr(model, "__name__", type(model).__name__)
-        with torch.no_grad(), poutine.block(hide_fn=lambda msg: False):
-            trace = poutine.trace(model).get_trace(*args, **kwargs)
+        trace, other = (self._prior_trace(seed) for seed in (1, 2))  # two draws: which supports move with them
         sites, offset, nesting = [], 0, 0
         for name, site in trace.nodes.items():
             if site["type"] != "sample" or site_is_subsample(site):
@@ -136,19 +161,31 @@ class PyroTarget:
                     f"latent site {name!r} is discrete ({type(fn).__name__}); Stein samplers need continuous "
                     "latents: marginalise it out (e.g. with a mixture distribution) or condition on it"
                 )
-            if any(f.vectorized and f.size != f.subsample_size for f in site["cond_indep_stack"] if f.size):
+            if any(f.full_size is not None and f.size != f.full_size for f in site["cond_indep_stack"]):
                 raise ValueError(f"latent site {name!r} is inside a subsampled plate; subsampling is not supported")
             value = site["value"]
             T = _bijection(fn.support)
             u = T.inv(value)
-            sites.append(Site(name, tuple(value.shape), tuple(u.shape), tuple(fn.batch_shape), fn.support, offset, T))
-            offset += sites[-1].size
+            dependent = _depends_on_latents(T, u, other.nodes.get(name))
+            site = Site(
+                name, tuple(value.shape), tuple(u.shape), tuple(fn.batch_shape), fn.support, offset, T, dependent
+            )
+            sites.append(site)
+            offset += site.size
         if not sites:
             raise ValueError(f"model {self.__name__!r} has no latent sample sites")
         self.sites, self.dim, self._nesting, self._plates = sites, offset, nesting, {}
+        self._at_site = frozenset(s.name for s in sites if s.dependent)
         self.validate = pyro.infer.util.is_validation_enabled()
         self._check_vectorisation()  # with Pyro's validation as the user has it: observed data and parameters checked
         self.validate = False
+
+    def _prior_trace(self, seed: int):
+        """One unbatched run of the model from its prior, seeded, without touching the global RNG."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            with torch.no_grad(), poutine.block(hide_fn=lambda msg: False):
+                return poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
 
     def _plate(self, M: int) -> pyro.plate:
         """The particle plate of size M, built once per size (building one runs a subsample site each time)."""
@@ -169,14 +206,33 @@ class PyroTarget:
             return {self.sites[0].name: X}
         return {s.name: X[:, s.offset : s.offset + s.size].reshape(M, *s.unconstrained_shape) for s in self.sites}
 
+    def _data_shape(self, s: Site, M: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Where a site's (M, *shape) values go in a model run: the particle dimension left of the model's plates."""
+        return (M, *[1] * (self._nesting - len(s.batch_shape)), *shape)
+
     def constrain(self, X: Tensor) -> dict[str, Tensor]:
         """``{site: (M, *site_shape)}`` in the model's constrained space."""
-        return {s.name: s.transform(u) for s, u in zip(self.sites, self._split(X).values(), strict=True)}
+        parts = self._split(X)
+        if not self._at_site:
+            return {s.name: s.transform(u) for s, u in zip(self.sites, parts.values(), strict=True)}
+        M = X.shape[0]
+        values = {msg["name"]: msg["value"] for msg in self._run(self._model_data(parts, M), M, self._at_site).sites}
+        return {s.name: values[s.name].reshape(M, *s.shape) for s in self.sites}
 
     def unconstrain(self, values: dict[str, Tensor]) -> Tensor:
         """Rows (M, dim) from constrained values ``{site: (M, *site_shape)}``."""
-        rows = [s.transform.inv(values[s.name]).reshape(values[s.name].shape[0], -1) for s in self.sites]
-        return torch.cat(rows, 1)
+        M = next(iter(values.values())).shape[0]
+        data = {s.name: values[s.name].reshape(self._data_shape(s, M, s.shape)) for s in self.sites}
+        T = {s.name: s.transform for s in self.sites}
+        if self._at_site:  # the bijections of supports that depend on other latents, from a run at these values
+            T.update(
+                {
+                    msg["name"]: _bijection(msg["fn"].support)
+                    for msg in self._run(data, M).sites
+                    if msg["name"] in self._at_site
+                }
+            )
+        return torch.cat([T[s.name].inv(data[s.name]).reshape(M, -1) for s in self.sites], 1)
 
     def init_particles(self, M: int, generator: torch.Generator | None = None) -> Tensor:
         """M rows drawn from the prior (one vectorised model run), mapped to unconstrained space."""
@@ -190,28 +246,40 @@ class PyroTarget:
     # -------------------------------------------------------------------------------------------- density
     def __call__(self, X: Tensor) -> Tensor:
         """(M,) log densities of the rows of ``X`` (M, dim), in one vectorised model execution."""
-        M = X.shape[0]
-        data, terms = {}, []
-        for s, u in zip(self.sites, self._split(X).values(), strict=True):
+        M, terms = X.shape[0], []
+        data = self._model_data(self._split(X), M, terms)
+        terms = self._log_joint(data, M) + terms
+        return sum(terms[1:], terms[0])
+
+    def _model_data(self, parts: dict[str, Tensor], M: int, log_jacobians: list | None = None) -> dict[str, Tensor]:
+        """The values a model run is conditioned on: constrained, or unconstrained for the sites mapped at the site;
+        appends the (M,) log-Jacobians of the others to ``log_jacobians``."""
+        data = {}
+        for s, u in zip(self.sites, parts.values(), strict=True):
+            if s.dependent:  # mapped at its site, by the support of this run
+                data[s.name] = u.reshape(self._data_shape(s, M, s.unconstrained_shape))
+                continue
             if s.unconstrained:  # the identity: no operation spent on it or on a log-Jacobian of zeros
                 x = u
             else:
                 x = s.transform(u)
-                terms.append(s.transform.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
-            shape = (M, *[1] * (self._nesting - len(s.batch_shape)), *s.shape)
+                if log_jacobians is not None:
+                    log_jacobians.append(s.transform.log_abs_det_jacobian(u, x).reshape(M, -1).sum(1))
+            shape = self._data_shape(s, M, s.shape)
             data[s.name] = x if x.shape == shape else x.reshape(shape)
-        terms = self._log_joint(data, M) + terms
-        return sum(terms[1:], terms[0])
+        return data
+
+    def _run(self, data: dict[str, Tensor], M: int, at_site: frozenset[str] = frozenset()) -> _Conditioned:
+        """One run of the model on M particles, conditioned on ``data``; returns the handler with its sites."""
+        with pyro.validation_enabled(self.validate), self._plate(M), _Conditioned(data, at_site) as run:
+            self.model(*self.args, **self.kwargs)
+        return run
 
     def _log_joint(self, data: dict[str, Tensor], M: int) -> list[Tensor]:
-        """Every sample site's (M,) log density, scaled and masked, from one conditioned run of the model."""
-        with (
-            pyro.validation_enabled(self.validate),
-            self._plate(M),
-            _Conditioned(data) as run,
-        ):
-            self.model(*self.args, **self.kwargs)
-        terms = []
+        """Every sample site's (M,) log density, scaled and masked, from one conditioned run of the model, and the
+        log-Jacobians of the sites mapped there."""
+        run = self._run(data, M, self._at_site)
+        terms = [j.reshape(M, -1).sum(1) for j in run.log_jacobians]
         for site in run.sites:
             if site_is_subsample(site):
                 continue
@@ -229,8 +297,8 @@ class PyroTarget:
 
     def _check_vectorisation(self) -> None:
         """Refuse models whose vectorised log density differs from one-particle evaluations."""
-        X = self.init_particles(3, torch.Generator().manual_seed(0))  # in the model's own dtype
         try:
+            X = self.init_particles(3, torch.Generator().manual_seed(0))  # in the model's own dtype
             with torch.no_grad():
                 together = self(X)
         except Exception as e:  # the model broke under the particle plate
