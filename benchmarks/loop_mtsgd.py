@@ -49,8 +49,13 @@ def _apply(params, flat: torch.Tensor, lr: float) -> None:
             i += p.numel()
 
 
-def loop_mtsgd_step(encoders, heads, x, y, lr: float, tau: float, sigma: float | None = None) -> None:
-    """One MT-SGD step on M networks (encoders[m], heads[m][k]), kernels on outputs, in place."""
+def loop_mtsgd_step(
+    encoders, heads, x, y, lr: float, tau: float, sigma: float | None = None, gramian: str = "parameters"
+) -> None:
+    """One MT-SGD step on M networks (encoders[m], heads[m][k]), kernels on outputs, in place.
+
+    ``gramian="features"``: Q from the task gradients with respect to each member's features, and the drift
+    back-propagated from the weighted feature gradients, one member at a time."""
     M, K = len(encoders), len(heads[0])
     feats = [encoders[m](x) for m in range(M)]
     # heads, given the features
@@ -69,6 +74,9 @@ def loop_mtsgd_step(encoders, heads, x, y, lr: float, tau: float, sigma: float |
         for m in range(M):
             _apply(list(heads[m][k].parameters()), grad[m], lr)
     # encoder, given the updated heads
+    if gramian == "features":
+        _encoder_features_step(encoders, heads, feats, y, lr, tau, sigma)
+        return
     J = [[None] * M for _ in range(K)]
     for m in range(M):
         enc_params = list(encoders[m].parameters())
@@ -83,5 +91,27 @@ def loop_mtsgd_step(encoders, heads, x, y, lr: float, tau: float, sigma: float |
     Q = torch.tensor([[float((Kd * (J[i] @ J[j].T)).sum()) for j in range(K)] for i in range(K)], dtype=J.dtype)
     w = min_norm_weights(Q).to(J)
     grad = sum(w[k] * (Kd @ J[k]) for k in range(K)) + w.sum() * tau * kgrads
+    for m in range(M):
+        _apply(list(encoders[m].parameters()), grad[m], lr)
+
+
+def _encoder_features_step(encoders, heads, feats, y, lr: float, tau: float, sigma: float | None) -> None:
+    """The encoder's update with Q_ij = sum_ab k_ab <dL_i/dz_a, dL_j/dz_b> and drift sum_b k_ab J_b^T v_b."""
+    M, K = len(encoders), len(heads[0])
+    C = [[_flat(torch.autograd.grad(F.cross_entropy(heads[m][k](feats[m]), y[:, k]), feats[m], retain_graph=True))
+          for m in range(M)] for k in range(K)]  # fmt: skip
+    C = torch.stack([torch.stack(row) for row in C])  # (K, M, B * F)
+    kernel = rbf(torch.stack([f.reshape(-1) for f in feats]), sigma)
+    kgrads = torch.stack([_flat(torch.autograd.grad(kernel.sum(), list(encoders[m].parameters()), retain_graph=True))
+                          for m in range(M)])  # fmt: skip
+    Kd = kernel.detach()
+    Q = torch.tensor([[float((Kd * (C[i] @ C[j].T)).sum()) for j in range(K)] for i in range(K)], dtype=C.dtype)
+    w = min_norm_weights(Q).to(C.dtype)
+    G = torch.stack([
+        _flat(torch.autograd.grad(feats[m], list(encoders[m].parameters()),
+                                  sum(w[k] * C[k, m] for k in range(K)).view_as(feats[m]), retain_graph=True))
+        for m in range(M)
+    ])  # fmt: skip
+    grad = Kd @ G + w.sum() * tau * kgrads
     for m in range(M):
         _apply(list(encoders[m].parameters()), grad[m], lr)
