@@ -73,7 +73,7 @@ def _scores(targets: Sequence[Target] | Target, X: Tensor) -> tuple[Tensor, Tens
     batched = num_batched(targets)
     K = batched or len(targets)
     # One leaf holding a copy of X per target, so that one backward pass gives each target's score separately.
-    leaf = (X.detach() if K == 1 and not batched else X.detach().repeat(K, 1, 1)).requires_grad_(True)
+    leaf = (X.detach() if K == 1 and not batched else X.detach().expand(K, *X.shape).contiguous()).requires_grad_(True)
     with torch.enable_grad():
         if batched:
             logp = targets(leaf)
