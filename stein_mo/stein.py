@@ -136,9 +136,11 @@ def _gramian(terms: KernelTerms, S: Tensor, KS: Tensor) -> Tensor:
     \rangle`: the two cross terms :math:`\langle S_i, R\rangle + \langle S_j, R\rangle` come from the
     symmetrisation, which also makes U exactly symmetric."""
     M = S.shape[-2]
-    # t enters every entry: added to V in the product, it survives the symmetrisation unchanged
-    V = torch.addmm(terms.trace, S.flatten(1), torch.add(KS.flatten(1), terms.repulsion.reshape(-1), alpha=2.0).T)
-    return (V + V.T).mul_(0.5 / M**2)
+    # t enters every entry: added to V in the product (scaled there too), it survives the symmetrisation unchanged
+    c = 0.5 / M**2
+    V = torch.addmm(terms.trace, S.flatten(1), torch.add(KS.flatten(1), terms.repulsion.reshape(-1), alpha=2.0).T,
+                    beta=c, alpha=c)  # fmt: skip
+    return V + V.T
 
 
 def stein_directions(X: Tensor, scores: Tensor, kernel: Kernel | None = None) -> Tensor:
