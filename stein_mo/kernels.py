@@ -208,12 +208,12 @@ class RBF(Kernel):
         K = r2.div(sigma_sq * -2.0).exp_()
         rows = K.sum(1, keepdim=True)
         repulsion = torch.addmm(Xs * rows, K, Xs, alpha=-1.0).div_(sigma_sq)
-        # tr = k (d/σ² - r²/σ⁴) summed: one dot product; with scales D, d -> Σ_i D_i⁻², r -> |Δx / D²|
+        # tr = k (d/σ² - r²/σ⁴) summed, i.e. (d Σk - Σ k r² / σ²) / σ²; with scales D, d -> Σ_i D_i⁻², r -> |Δx / D²|
         t = None
         if trace:
             d_eff = X.shape[1] if D is None else D.pow(-2).sum()
-            r2_t = r2 if D is None else squared_distances(Xs / D)
-            t = torch.dot(K.view(-1), r2_t.view(-1).mul(-1.0 / sigma_sq**2).add_(d_eff / sigma_sq))
+            kr2 = torch.dot(K.view(-1), (r2 if D is None else squared_distances(Xs / D)).view(-1))
+            t = (rows.sum() * d_eff - kr2 / sigma_sq) / sigma_sq
         return KernelTerms(K, repulsion if D is None else repulsion / D, t, _sqrt(sigma_sq, X))
 
 
