@@ -96,7 +96,10 @@ class GaussianMixture:
             raise ValueError(f"{self.__name__} expects particles of shape {want}, got {tuple(x.shape)}")
         if self.variance is not None:  # isotropic: logsumexp_c(x·μ_c/v + b_c) - |x|²/2v, (…, M, C) logits
             mu_t, b, _ = self._params(x)
-            logits = torch.matmul(x, mu_t).add_(b)
+            if x.ndim == mu_t.ndim:  # one fused product-and-add (addmm / baddbmm): fewer nodes to back-propagate
+                logits = torch.addmm(b, x, mu_t) if x.ndim == 2 else torch.baddbmm(b, x, mu_t)
+            else:
+                logits = torch.matmul(x, mu_t).add_(b)
             return torch.logsumexp(logits, dim=-1).sub(x.pow(2).sum(-1), alpha=0.5 / float(self.variance))
         mu, L, const = self._params(x)
         diff = x.unsqueeze(-3) - mu.unsqueeze(-2)  # (…, C, M, d)
