@@ -15,8 +15,9 @@ inside each model run, by the bijection of the support that run gives it.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,21 @@ class _Conditioned(Messenger):
 
     def _pyro_post_sample(self, msg) -> None:
         self.sites.append(msg)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Inside, the global CPU RNG (and those of CUDA devices already in use) start from ``seed`` and are restored on
+    exit; ``None`` leaves them alone, to advance."""
+    if seed is None:
+        yield
+        return
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for d in cuda:
+            torch.cuda.default_generators[d].manual_seed(seed)
+        yield
 
 
 def _depends_on_latents(T, u: Tensor, other_site: dict | None) -> bool:
@@ -181,11 +197,9 @@ class PyroTarget:
         self.validate = False
 
     def _prior_trace(self, seed: int):
-        """One unbatched run of the model from its prior, seeded, without touching the global RNG."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with torch.no_grad(), poutine.block(hide_fn=lambda msg: False):
-                return poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
+        """One unbatched run of the model from its prior, seeded, without touching the global RNGs."""
+        with _seeded(seed), torch.no_grad(), poutine.block(hide_fn=lambda msg: False):
+            return poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
 
     def _plate(self, M: int) -> pyro.plate:
         """The particle plate of size M, built once per size (building one runs a subsample site each time)."""
@@ -235,12 +249,13 @@ class PyroTarget:
         return torch.cat([T[s.name].inv(data[s.name]).reshape(M, -1) for s in self.sites], 1)
 
     def init_particles(self, M: int, generator: torch.Generator | None = None) -> Tensor:
-        """M rows drawn from the prior (one vectorised model run), mapped to unconstrained space."""
-        with torch.random.fork_rng(devices=[]):
-            if generator is not None:
-                torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-            with torch.no_grad(), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
-                trace = poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
+        """M rows drawn from the prior (one vectorised model run), mapped to unconstrained space.
+
+        With a ``generator`` the draws depend on it alone (the global RNGs are left as they were); without one they
+        come from the global RNGs, which advance."""
+        seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
+        with _seeded(seed), torch.no_grad(), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
+            trace = poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
         return self.unconstrain({s.name: trace.nodes[s.name]["value"].reshape(M, *s.shape) for s in self.sites})
 
     # -------------------------------------------------------------------------------------------- density

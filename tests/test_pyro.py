@@ -246,6 +246,18 @@ def test_a_support_that_depends_on_another_latent():
     assert abs(tau.mean().item() - 1.0) < 0.1 and abs(u.mean().item() - 0.5) < 0.07
 
 
+def test_init_particles_rng():
+    """With a generator: reproducible and the global RNG untouched; without: fresh draws from the global RNG (the
+    state used to be restored, so every call returned the same particles)."""
+    target = stein_mo.from_pyro(gaussian_model, torch.zeros(3, 2, dtype=torch.float64))
+    state = torch.get_rng_state()
+    a = target.init_particles(4, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, target.init_particles(4, torch.Generator().manual_seed(5)))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not torch.equal(target.init_particles(4), target.init_particles(4))
+    assert not torch.equal(torch.get_rng_state(), state)
+
+
 def test_float32_data_with_a_matmul_likelihood():
     """Float32 data and a matrix product: the construction-time vectorisation check stays in the model's dtype
     (it used to cast the particles to float64, and ``w @ X.T`` then failed on mixed dtypes)."""
