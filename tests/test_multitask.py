@@ -2,6 +2,7 @@
 
 import copy
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -212,9 +213,22 @@ def pareto_problem(seed, Mp=6, Kp=2):
     return A, A @ A.transpose(1, 2), L, preference_vectors(Kp, Mp)
 
 
-def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem():
+def test_preference_vectors_spread_over_the_orthant():
+    """Pareto MTL's rays for K > 2 (K = 7 is SARCOS): unit length, strictly positive, pairwise apart, deterministic;
+    K = 2 keeps the paper's evenly spaced angles."""
+    for K in (3, 7):
+        u = preference_vectors(K, 8)
+        torch.testing.assert_close(u.norm(dim=1), torch.ones(8, dtype=u.dtype))
+        assert (u > 0).all() and torch.pdist(u).min() > 0.1
+        torch.testing.assert_close(u, preference_vectors(K, 8))
+    angles = torch.atan2(*preference_vectors(2, 5).T.flip(0))
+    torch.testing.assert_close(angles, torch.linspace(0, math.pi / 2, 5, dtype=angles.dtype))
+
+
+@pytest.mark.parametrize("Kp", [2, 3])
+def test_pareto_mtl_weights_solve_the_constrained_min_norm_problem(Kp):
     """Against cvxpy on the paper's problem: only the active constraints, no batching trick."""
-    Mp, Kp = 6, 2
+    Mp = 6
     A, G, L, u = pareto_problem(0, Mp, Kp)
     w = ParetoMTL(init_steps=0).member_weights(G, L)  # the main phase (the feasibility search is tested below)
     for m in range(Mp):

@@ -40,6 +40,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+from scipy.stats import qmc
 from torch import Tensor
 
 from ..kernels import RBF, Kernel
@@ -241,17 +242,28 @@ class WeightedEnsemble(TrainingMethod):
 
 
 def preference_vectors(num_tasks: int, num_particles: int, kind: str = "circle") -> Tensor:
-    """Member-wise preferences (M, K): ``"circle"`` (Pareto MTL, K = 2: unit vectors at angles spread over [0, π/2])
-    or ``"simplex"`` (K = 2: (t, 1 − t), t spread over [0, 1]; K > 2: uniform)."""
+    """Member-wise preferences (M, K). ``"circle"``: Pareto MTL's unit rays in the positive orthant (K = 2: angles
+    evenly over [0, π/2]; K > 2: the first M points of a Halton sequence mapped uniformly onto the simplex, then
+    scaled to unit length, so that they spread over the orthant deterministically). ``"simplex"``: K = 2:
+    (t, 1 − t), t evenly over [0, 1]; K > 2: uniform (the warm-up's weights).
+
+    >>> preference_vectors(3, 4).norm(dim=1).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
     M, K = num_particles, num_tasks
+    if kind not in ("circle", "simplex"):
+        raise ValueError(f"kind must be 'circle' or 'simplex', got {kind!r}")
     t = torch.linspace(0.0, 1.0, M, dtype=torch.float64) if M > 1 else torch.full((1,), 0.5, dtype=torch.float64)
-    if K != 2:
+    if K == 2:
         if kind == "circle":
-            raise ValueError("circle preference vectors are defined for two tasks; pass preferences (M, K)")
+            return torch.stack([torch.cos(t * math.pi / 2), torch.sin(t * math.pi / 2)], 1)
+        return torch.stack([t, 1 - t], 1)
+    if kind == "simplex" or K == 1:
         return torch.full((M, K), 1.0 / K, dtype=torch.float64)
-    if kind == "circle":
-        return torch.stack([torch.cos(t * math.pi / 2), torch.sin(t * math.pi / 2)], 1)
-    return torch.stack([t, 1 - t], 1)
+    u = torch.as_tensor(qmc.Halton(d=K - 1, scramble=False).random(M + 1)[1:])  # the first point is the origin
+    edges = torch.cat([torch.zeros(M, 1, dtype=u.dtype), u.sort(1).values, torch.ones(M, 1, dtype=u.dtype)], 1)
+    p = edges.diff(dim=1)  # spacings of sorted uniforms: uniform on the simplex
+    return p / p.norm(dim=1, keepdim=True)
 
 
 class ParetoMTL(WeightedEnsemble):
