@@ -1,7 +1,7 @@
 """from_pyro + SVGD against pyro.infer.SVGD on a Bayesian logistic regression (issue: >= 3x, means within 5%).
 
 800 points, 9 coefficients in one latent site, 100 particles, 300 Adam steps (lr 0.05), the same RBF kernel on
-whole particle rows, the same starting particles. One thread; best of 3 after a warm-up, interleaved.
+whole particle rows, the same starting particles. One thread; best of 5 after a warm-up, interleaved.
 
 The model is timed written two ways, both ordinary Pyro:
   * "matmul": ``Bernoulli(logits=w @ X.T).to_event(1)``, the usual way to write it;
@@ -91,7 +91,7 @@ def compare(label, X, y, x0):
         "model": lambda: time_model_alone(logits_of, X, y, x0),
     }
     best, out = {}, {}
-    for r in range(4):
+    for r in range(6):
         for name, fn in runs.items():
             t, w = fn()
             if r:
