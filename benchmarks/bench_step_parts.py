@@ -8,12 +8,18 @@
    tensor path (what a batch gets), on the same Gramian.
 4. 2×2 max-pooling of an NCHW tensor against the same pooling in channels-last layout (the multi-task LeNet's
    first pooling layer, batch 128 × 5 members × 10 channels on 12×12 inputs).
+5. Three small forms chosen for the step, each against the form it replaced, on the same inputs:
+   the per-target particle copies (``expand().contiguous()`` against ``repeat``), the isotropic mixture's logits
+   with their backward (``baddbmm`` against a product and an add), and an ensemble's Gramian
+   Q_ij = sum_ab k_ab <C_i(a), C_j(b)> on (2, 5, 16384) (two matmuls against a
+   three-way ``einsum``).
 
 One thread. Run: ``python benchmarks/bench_step_parts.py``.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -38,7 +44,9 @@ def per_call(fn, n):
 
 
 def step_parts(sampler, steps=2000):
-    """µs per step of each part of ``sampler.step``, timed inside the step."""
+    """µs per step of each part of ``sampler.step``, timed inside the step, from a collected heap (the previous
+    sampler's garbage made the next one's Python-float QP up to 3× slower until a full collection)."""
+    gc.collect()
     spent: dict[str, float] = {}
 
     def timed(name, fn):
@@ -98,6 +106,36 @@ def qp(K):
     return per_call(lambda: _min_norm_weights(G), 3000), per_call(lambda: _min_norm_weights(G[None]), 3000)
 
 
+def chosen_forms():
+    """(label, µs of the form used, µs of the form it replaced) for the small choices of item 5; each pair is
+    checked to give the same values."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 2, generator=g)
+    assert torch.equal(x.expand(3, *x.shape).contiguous(), x.repeat(3, 1, 1))
+    copies = per_call(lambda: x.expand(3, *x.shape).contiguous(), 20000), per_call(lambda: x.repeat(3, 1, 1), 20000)
+
+    xb = torch.randn(3, 50, 2, generator=g, requires_grad=True)
+    mu, b = torch.randn(3, 2, 2, generator=g), torch.randn(3, 1, 2, generator=g)
+
+    def logits(fused):
+        out = torch.baddbmm(b, xb, mu) if fused else torch.matmul(xb, mu).add_(b)
+        return torch.autograd.grad(torch.logsumexp(out, -1).sum(), xb)[0]
+
+    torch.testing.assert_close(logits(True), logits(False))
+    mixture = per_call(lambda: logits(True), 5000), per_call(lambda: logits(False), 5000)
+
+    C, Km = torch.randn(2, 5, 16384, generator=g), torch.rand(5, 5, generator=g)
+    matmuls = lambda: C.flatten(1) @ (Km @ C).flatten(1).T  # noqa: E731
+    einsum = lambda: torch.einsum("iap,ab,jbp->ij", C, Km, C)  # noqa: E731
+    torch.testing.assert_close(matmuls(), einsum(), rtol=1e-4, atol=0)  # float32 sums in different orders
+    gram = per_call(matmuls, 300), per_call(einsum, 300)
+    return [
+        ("per-target copies (3, 50, 2): expand().contiguous() / repeat", *copies),
+        ("mixture logits + backward (3, 50, 2): baddbmm / matmul + add", *mixture),
+        ("ensemble Gramian (2, 5, 16384): matmuls / 3-way einsum", *gram),
+    ]
+
+
 def main():
     torch.set_num_threads(1)
     print(f"one thread, torch {torch.__version__}, numpy {np.__version__}")
@@ -124,6 +162,9 @@ def main():
     last = per_call(lambda: torch.nn.functional.max_pool2d(xl, 2), 200)
     print(f"\n2x2 max-pooling of (128, 50, 10, 10): NCHW {nchw:.0f} µs, channels-last {last:.0f} µs "
           f"({nchw / last:.1f}x)")  # fmt: skip
+    print(f"\n{'form used / form replaced':<64}{'used':>10}{'replaced':>12}  ratio")
+    for label, used, replaced in chosen_forms():
+        print(f"  {label:<62}{used:8.1f} µs{replaced:9.1f} µs{replaced / used:7.1f}x")
 
 
 if __name__ == "__main__":
