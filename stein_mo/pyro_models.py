@@ -254,7 +254,7 @@ class PyroTarget:
         With a ``generator`` the draws depend on it alone (the global RNGs are left as they were); without one they
         come from the global RNGs, which advance."""
         seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
-        with _seeded(seed), torch.no_grad(), pyro.plate(PARTICLES, M, dim=-self._nesting - 1):
+        with _seeded(seed), torch.no_grad(), self._plate(M):
             trace = poutine.trace(self.model).get_trace(*self.args, **self.kwargs)
         return self.unconstrain({s.name: trace.nodes[s.name]["value"].reshape(M, *s.shape) for s in self.sites})
 

@@ -388,19 +388,20 @@ class MTSGDEnsemble(TrainingMethod):
         K = model.num_tasks
         # per-task gradients w.r.t. the features z: head k sees its own copy of z, so one plain backward through
         # the heads gives every task's (the encoder is reached later, with these as cotangents)
-        zk = z.detach().expand(K, *z.shape).clone().requires_grad_(True)
+        zk = z.detach().expand(K, *z.shape).contiguous().requires_grad_(True)
         outs = [head.each(zk[k]) for k, head in enumerate(heads)]
         (C,) = torch.autograd.grad(task_losses(outs, y, model.losses).sum(), zk)
         if self.gramian == "parameters":  # then one backward through the encoder for the K tasks and R together
             G = _encoder_vjp(z, enc, torch.cat([C, t.repulsion.view_as(z)[None]]) if pull else C)
-            J, r = (G[:K], G[K]) if pull else (G, t.repulsion)  # J: (K, M, P)
-            KJ = t.matrix @ J
-            w = self.weighting.weights(J.flatten(1) @ KJ.flatten(1).T)  # sum_ab k_ab <S_i(a), S_j(b)>
-            drift = torch.einsum("k,kap->ap", w, KJ)
+            A, r = (G[:K], G[K]) if pull else (G, t.repulsion)  # A = J: (K, M, P)
         else:  # the same Gramian on the gradients w.r.t. the features
-            C = C.flatten(2)
-            w = self.weighting.weights(C.flatten(1) @ (t.matrix @ C).flatten(1).T)  # 9x faster than a 3-way einsum
-            v = torch.einsum("k,kap->ap", w, C).view_as(z)
+            A = C.flatten(2)
+        KA = t.matrix @ A
+        w = self.weighting.weights(A.flatten(1) @ KA.flatten(1).T)  # Q_ij = sum_ab k_ab <A_i(a), A_j(b)>
+        if self.gramian == "parameters":
+            drift = torch.einsum("k,kap->ap", w, KA)
+        else:  # back-propagate the weighted feature gradients (and the repulsion), then smooth across members
+            v = torch.einsum("k,kap->ap", w, A).view_as(z)
             both = _encoder_vjp(z, enc, torch.stack([v, t.repulsion.view_as(z)]) if pull else v[None])
             drift, r = t.matrix @ both[0], both[1] if pull else t.repulsion
         _set_grads(enc.params, enc.unflatten(drift - w.sum() * tau * r))
