@@ -8,11 +8,13 @@
    tensor path (what a batch gets), on the same Gramian.
 4. 2×2 max-pooling of an NCHW tensor against the same pooling in channels-last layout (the multi-task LeNet's
    first pooling layer, batch 128 × 5 members × 10 channels on 12×12 inputs).
-5. Three small forms chosen for the step, each against the form it replaced, on the same inputs:
+5. Four small forms chosen for the step, each against the form it replaced, on the same inputs:
    the per-target particle copies (``expand().contiguous()`` against ``repeat``), the isotropic mixture's logits
-   with their backward (``baddbmm`` against a product and an add), and an ensemble's Gramian
+   with their backward (``baddbmm`` against a product and an add), an ensemble's Gramian
    Q_ij = sum_ab k_ab <C_i(a), C_j(b)> on (2, 5, 16384) (two matmuls against a
-   three-way ``einsum``).
+   three-way ``einsum``), and the per-task gradients with respect to an ensemble's features through K = 7 linear
+   heads (one leaf per head on the features' storage against one (K, M, B, F) copy whose slices the heads read:
+   each slice's backward fills a zero (K, M, B, F) gradient).
 
 One thread. Run: ``python benchmarks/bench_step_parts.py``.
 """
@@ -129,10 +131,25 @@ def chosen_forms():
     einsum = lambda: torch.einsum("iap,ab,jbp->ij", C, Km, C)  # noqa: E731
     torch.testing.assert_close(matmuls(), einsum(), rtol=1e-4, atol=0)  # float32 sums in different orders
     gram = per_call(matmuls, 300), per_call(einsum, 300)
+
+    z, W = torch.randn(5, 256, 128, generator=g), torch.randn(7, 5, 128, 1, generator=g)
+    target = torch.randn(7, 5, 256, 1, generator=g)
+
+    def feature_grads(leaves):
+        zk = [z.detach().requires_grad_(True) for _ in W] if leaves else z.expand(7, *z.shape).contiguous()
+        if not leaves:
+            zk.requires_grad_(True)
+        loss = sum((zk[k] @ W[k] - target[k]).pow(2).mean() for k in range(7))
+        grads = torch.autograd.grad(loss, zk)
+        return torch.stack(grads) if leaves else grads[0]
+
+    torch.testing.assert_close(feature_grads(True), feature_grads(False))
+    heads = per_call(lambda: feature_grads(True), 300), per_call(lambda: feature_grads(False), 300)
     return [
         ("per-target copies (3, 50, 2): expand().contiguous() / repeat", *copies),
         ("mixture logits + backward (3, 50, 2): baddbmm / matmul + add", *mixture),
         ("ensemble Gramian (2, 5, 16384): matmuls / 3-way einsum", *gram),
+        ("feature grads, 7 heads on (5, 256, 128): leaves / one copy", *heads),
     ]
 
 

@@ -1,8 +1,9 @@
 """MT-SGD (seed 000, Alg. 2) written the way the reference code is: M separate networks, a Python loop over
-particles, one backward call per particle and task, kernel gradients by autograd of the summed kernel matrix.
+particles, one backward call per particle and task, kernel gradients by one backward of the summed kernel matrix
+through all members (the reference's ``kernel.sum().backward()``).
 
 It is the peer for benchmarks/bench_mtl.py and an independent implementation for tests/test_multitask.py: it
-shares no code with stein_mo.ensembles (its own RBF with numpy's median, the two-task min-norm closed form).
+shares no code with stein_mo.ensembles (its own RBF with numpy's median, its own min-norm solver).
 Plain SGD steps without momentum, so that both implementations can be compared update for update.
 """
 
@@ -18,7 +19,7 @@ from torch.nn import functional as F
 def rbf(X: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     """exp(-|x_a - x_b|^2 / (2 s^2)), differentiable in its first argument; 2 s^2 = median / log(M + 1)."""
     Y = X.detach()
-    d2 = (X[:, None, :] - Y[None, :, :]).pow(2).sum(-1)
+    d2 = X.pow(2).sum(1)[:, None] - 2 * X @ Y.T + Y.pow(2).sum(1)[None, :]  # the reference's matmul form
     if sigma is None:
         M = X.shape[0]
         iu = np.triu_indices(M, 1)
@@ -29,16 +30,50 @@ def rbf(X: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
 
 
 def min_norm_weights(Q: torch.Tensor) -> torch.Tensor:
-    """argmin over the simplex of w^T Q w, for one or two tasks (closed form)."""
-    if Q.shape[0] == 1:
+    """argmin over the simplex of w^T Q w: closed form for one or two tasks; Frank-Wolfe with exact line search
+    (as the reference's MinNormSolver: at most 250 iterations, stop at a step below 1e-5) for more."""
+    K = Q.shape[0]
+    if K == 1:
         return torch.ones(1, dtype=Q.dtype)
-    a = (Q[1, 1] - Q[0, 1]) / (Q[0, 0] + Q[1, 1] - 2 * Q[0, 1])
-    a = float(a.clamp(0, 1)) if torch.isfinite(a) else 0.5
-    return torch.tensor([a, 1 - a], dtype=Q.dtype)
+    if K == 2:
+        a = (Q[1, 1] - Q[0, 1]) / (Q[0, 0] + Q[1, 1] - 2 * Q[0, 1])
+        a = float(a.clamp(0, 1)) if torch.isfinite(a) else 0.5
+        return torch.tensor([a, 1 - a], dtype=Q.dtype)
+    G = Q.double().numpy()
+    w = np.full(K, 1.0 / K)
+    for _ in range(250):
+        t = int(np.argmin(G @ w))  # the vertex that most decreases w^T G w
+        d = -w.copy()
+        d[t] += 1.0
+        curv = d @ G @ d
+        step = float(np.clip(-(w @ G @ d) / curv, 0.0, 1.0)) if curv > 0 else 0.0
+        w += step * d
+        if step * np.abs(d).sum() < 1e-5:
+            break
+    return torch.tensor(w, dtype=Q.dtype)
 
 
 def _flat(grads) -> torch.Tensor:
     return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _kernel(outs, modules, sigma, kernel_on):
+    """The kernel matrix (detached) and, per member, the gradient of its sum w.r.t. that member's parameters, from
+    one backward through all members: on the outputs ``outs[m]`` or on the flattened parameters."""
+    params = [list(m.parameters()) for m in modules]
+    rows = [o.reshape(-1) for o in outs] if kernel_on == "outputs" else [_flat(p) for p in params]
+    kernel = rbf(torch.stack(rows), sigma)
+    flat = torch.autograd.grad(kernel.sum(), [p for ps in params for p in ps], retain_graph=True)
+    sizes = [len(ps) for ps in params]
+    return kernel.detach(), torch.stack([_flat(g) for g in _split(flat, sizes)])
+
+
+def _split(items, sizes):
+    out, i = [], 0
+    for n in sizes:
+        out.append(items[i : i + n])
+        i += n
+    return out
 
 
 def _apply(params, flat: torch.Tensor, lr: float) -> None:
@@ -50,12 +85,23 @@ def _apply(params, flat: torch.Tensor, lr: float) -> None:
 
 
 def loop_mtsgd_step(
-    encoders, heads, x, y, lr: float, tau: float, sigma: float | None = None, gramian: str = "parameters"
+    encoders,
+    heads,
+    x,
+    y,
+    lr: float,
+    tau: float,
+    sigma: float | None = None,
+    gramian: str = "parameters",
+    kernel_on: str = "outputs",
+    loss=F.cross_entropy,
 ) -> None:
-    """One MT-SGD step on M networks (encoders[m], heads[m][k]), kernels on outputs, in place.
+    """One MT-SGD step on M networks (encoders[m], heads[m][k]), in place; kernels on the outputs (features for the
+    encoder, logits for a head) or, ``kernel_on="parameters"``, on each part's parameters.
 
     ``gramian="features"``: Q from the task gradients with respect to each member's features, and the drift
-    back-propagated from the weighted feature gradients, one member at a time."""
+    back-propagated from the weighted feature gradients, one member at a time. ``loss(output, target)``: each task's
+    mean loss (cross-entropy on logits by default)."""
     M, K = len(encoders), len(heads[0])
     feats = [encoders[m](x) for m in range(M)]
     # heads, given the features
@@ -63,31 +109,25 @@ def loop_mtsgd_step(
         outs, scores = [], []
         for m in range(M):
             o = heads[m][k](feats[m].detach())
-            loss = F.cross_entropy(o, y[:, k])
-            scores.append(_flat(torch.autograd.grad(loss, list(heads[m][k].parameters()), retain_graph=True)))
-            outs.append(o.reshape(-1))
-        kernel = rbf(torch.stack(outs), sigma)
-        kgrads = [_flat(torch.autograd.grad(kernel.sum(), list(heads[m][k].parameters()), retain_graph=True))
-                  for m in range(M)]  # fmt: skip
-        S = torch.stack(scores)
-        grad = kernel.detach() @ S + tau * torch.stack(kgrads)
+            scores.append(
+                _flat(torch.autograd.grad(loss(o, y[:, k]), list(heads[m][k].parameters()), retain_graph=True))
+            )
+            outs.append(o)
+        kernel, kgrads = _kernel(outs, [heads[m][k] for m in range(M)], sigma, kernel_on)
+        grad = kernel @ torch.stack(scores) + tau * kgrads
         for m in range(M):
             _apply(list(heads[m][k].parameters()), grad[m], lr)
     # encoder, given the updated heads
     if gramian == "features":
-        _encoder_features_step(encoders, heads, feats, y, lr, tau, sigma)
+        _encoder_features_step(encoders, heads, feats, y, lr, tau, sigma, kernel_on, loss)
         return
     J = [[None] * M for _ in range(K)]
     for m in range(M):
         enc_params = list(encoders[m].parameters())
         for k in range(K):
-            loss = F.cross_entropy(heads[m][k](feats[m]), y[:, k])
-            J[k][m] = _flat(torch.autograd.grad(loss, enc_params, retain_graph=True))
+            J[k][m] = _flat(torch.autograd.grad(loss(heads[m][k](feats[m]), y[:, k]), enc_params, retain_graph=True))
     J = torch.stack([torch.stack(row) for row in J])  # (K, M, P)
-    kernel = rbf(torch.stack([f.reshape(-1) for f in feats]), sigma)
-    kgrads = torch.stack([_flat(torch.autograd.grad(kernel.sum(), list(encoders[m].parameters()), retain_graph=True))
-                          for m in range(M)])  # fmt: skip
-    Kd = kernel.detach()
+    Kd, kgrads = _kernel(feats, encoders, sigma, kernel_on)
     Q = torch.tensor([[float((Kd * (J[i] @ J[j].T)).sum()) for j in range(K)] for i in range(K)], dtype=J.dtype)
     w = min_norm_weights(Q).to(J)
     grad = sum(w[k] * (Kd @ J[k]) for k in range(K)) + w.sum() * tau * kgrads
@@ -95,16 +135,13 @@ def loop_mtsgd_step(
         _apply(list(encoders[m].parameters()), grad[m], lr)
 
 
-def _encoder_features_step(encoders, heads, feats, y, lr: float, tau: float, sigma: float | None) -> None:
+def _encoder_features_step(encoders, heads, feats, y, lr: float, tau: float, sigma, kernel_on: str, loss) -> None:
     """The encoder's update with Q_ij = sum_ab k_ab <dL_i/dz_a, dL_j/dz_b> and drift sum_b k_ab J_b^T v_b."""
     M, K = len(encoders), len(heads[0])
-    C = [[_flat(torch.autograd.grad(F.cross_entropy(heads[m][k](feats[m]), y[:, k]), feats[m], retain_graph=True))
+    C = [[_flat(torch.autograd.grad(loss(heads[m][k](feats[m]), y[:, k]), feats[m], retain_graph=True))
           for m in range(M)] for k in range(K)]  # fmt: skip
     C = torch.stack([torch.stack(row) for row in C])  # (K, M, B * F)
-    kernel = rbf(torch.stack([f.reshape(-1) for f in feats]), sigma)
-    kgrads = torch.stack([_flat(torch.autograd.grad(kernel.sum(), list(encoders[m].parameters()), retain_graph=True))
-                          for m in range(M)])  # fmt: skip
-    Kd = kernel.detach()
+    Kd, kgrads = _kernel(feats, encoders, sigma, kernel_on)
     Q = torch.tensor([[float((Kd * (C[i] @ C[j].T)).sum()) for j in range(K)] for i in range(K)], dtype=C.dtype)
     w = min_norm_weights(Q).to(C.dtype)
     G = torch.stack([

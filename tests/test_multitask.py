@@ -125,18 +125,20 @@ def test_mtsgd_one_task_vanishing_bandwidth_is_independent_gradient_descent(opti
     assert_same_params(model, encs, heads)
 
 
+@pytest.mark.parametrize("kernel_on", ["outputs", "parameters"])
 @pytest.mark.parametrize("gramian", ["parameters", "features"])
-def test_mtsgd_equals_per_particle_loop_implementation(gramian):
+def test_mtsgd_equals_per_particle_loop_implementation(gramian, kernel_on):
     """The vectorised update against benchmarks/loop_mtsgd.py (reference-code structure, shared code: none), with
-    the reference Gramian on encoder gradients and with the one on feature gradients."""
+    the reference Gramian on encoder gradients and with the one on feature gradients, kernels on outputs or on
+    parameters."""
     torch.manual_seed(2)
     model = small_model()
     encs, heads = members(model)
-    method = MTSGDEnsemble(temperature=30.0, gramian=gramian)  # tau = 0.3: repulsion and drift of the same order
+    method = MTSGDEnsemble(temperature=30.0, gramian=gramian, kernel_on=kernel_on)  # tau = 0.3: drift ~ repulsion
     for seed in range(3):
         x, y = batch(seed=seed)
         sgd_step(model, method, x, y)
-        loop_mtsgd_step(encs, heads, x, y, lr=0.1, tau=0.3, gramian=gramian)
+        loop_mtsgd_step(encs, heads, x, y, lr=0.1, tau=0.3, gramian=gramian, kernel_on=kernel_on)
     assert_same_params(model, encs, heads)
 
 

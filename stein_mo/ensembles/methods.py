@@ -386,11 +386,11 @@ class MTSGDEnsemble(TrainingMethod):
         # 2. encoder: MT-SGD over the K task posteriors, given the updated heads (eq. 7)
         t = _kernel_terms(self.kernel, self.kernel_on, z, [enc])
         K = model.num_tasks
-        # per-task gradients w.r.t. the features z: head k sees its own copy of z, so one plain backward through
-        # the heads gives every task's (the encoder is reached later, with these as cotangents)
-        zk = z.detach().expand(K, *z.shape).contiguous().requires_grad_(True)
+        # per-task gradients w.r.t. the features z: head k sees its own leaf on z's storage, so one plain backward
+        # through the heads gives every task's (the encoder is reached later, with these as cotangents)
+        zk = [z.detach().requires_grad_(True) for _ in range(K)]
         outs = [head.each(zk[k]) for k, head in enumerate(heads)]
-        (C,) = torch.autograd.grad(task_losses(outs, y, model.losses).sum(), zk)
+        C = torch.stack(torch.autograd.grad(task_losses(outs, y, model.losses).sum(), zk))
         if self.gramian == "parameters":  # then one backward through the encoder for the K tasks and R together
             G = _encoder_vjp(z, enc, torch.cat([C, t.repulsion.view_as(z)[None]]) if pull else C)
             A, r = (G[:K], G[K]) if pull else (G, t.repulsion)  # A = J: (K, M, P)
