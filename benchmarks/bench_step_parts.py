@@ -15,6 +15,10 @@
    three-way ``einsum``), and the per-task gradients with respect to an ensemble's features through K = 7 linear
    heads (one leaf per head on the features' storage against one (K, M, B, F) copy whose slices the heads read:
    each slice's backward fills a zero (K, M, B, F) gradient).
+6. Why vectorising members does not pay on one CPU thread, on the ensembles' own shapes: five LeNet encoders
+   (36×36, batch 256) as one vmapped call against five plain calls, forward only; and K + 1 = 8 cotangents
+   through the SARCOS MLP ensemble (21-128-128, M = 5, batch 256) as one backward batched over them
+   (``is_grads_batched``) against eight plain backward calls.
 
 One thread. Run: ``python benchmarks/bench_step_parts.py``.
 """
@@ -153,6 +157,33 @@ def chosen_forms():
     ]
 
 
+def vectorising_costs():
+    """(label, µs of the vectorised form, µs of the per-call form) for item 6."""
+    from stein_mo.ensembles import ParticleEnsemble, lenet, mlp
+
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    make = lenet(36)[0]
+    ens = ParticleEnsemble(make, 5)
+    members = [ens.member(m) for m in range(5)]
+    x = torch.rand(256, 1, 36, 36, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x), torch.stack([m(x) for m in members]), rtol=1e-4, atol=1e-5)
+        conv = per_call(lambda: ens(x), 10), per_call(lambda: [m(x) for m in members], 10)
+    enc = ParticleEnsemble(mlp(21, 7)[0], 5)
+    z = enc(torch.randn(256, 21, generator=g))
+    params, cot = list(enc.params), torch.randn(8, *z.shape, generator=g)
+    batched = lambda: torch.autograd.grad(z, params, cot, is_grads_batched=True, retain_graph=True)  # noqa: E731
+    plain = lambda: [torch.autograd.grad(z, params, c, retain_graph=True) for c in cot]  # noqa: E731
+    for a, b in zip(batched(), zip(*plain(), strict=True), strict=True):
+        torch.testing.assert_close(a, torch.stack(b), rtol=1e-4, atol=1e-5)
+    vjps = per_call(batched, 100), per_call(plain, 100)
+    return [
+        ("5 LeNet encoders 36x36, forward: one vmapped call / 5 calls", *conv),
+        ("8 cotangents, SARCOS MLP M = 5: batched backward / 8 backward", *vjps),
+    ]
+
+
 def main():
     torch.set_num_threads(1)
     print(f"one thread, torch {torch.__version__}, numpy {np.__version__}")
@@ -182,6 +213,9 @@ def main():
     print(f"\n{'form used / form replaced':<64}{'used':>10}{'replaced':>12}  ratio")
     for label, used, replaced in chosen_forms():
         print(f"  {label:<62}{used:8.1f} µs{replaced:9.1f} µs{replaced / used:7.1f}x")
+    print(f"\n{'members vectorised / member by member':<64}{'vmapped':>10}{'per call':>12}  vmapped / per call")
+    for label, vec, per in vectorising_costs():
+        print(f"  {label:<62}{vec:8.0f} µs{per:9.0f} µs{vec / per:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def rbf(X: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
 
 
 def min_norm_weights(Q: torch.Tensor) -> torch.Tensor:
-    """argmin over the simplex of w^T Q w: closed form for one or two tasks; Frank-Wolfe with exact line search
-    (as the reference's MinNormSolver: at most 250 iterations, stop at a step below 1e-5) for more."""
+    """argmin over the simplex of w^T Q w: closed form for one or two tasks; for more, projected gradient steps
+    (step 1/L, L the largest eigenvalue) each followed by an exact line search, as the reference's MinNormSolver."""
     K = Q.shape[0]
     if K == 1:
         return torch.ones(1, dtype=Q.dtype)
@@ -40,17 +40,24 @@ def min_norm_weights(Q: torch.Tensor) -> torch.Tensor:
         a = float(a.clamp(0, 1)) if torch.isfinite(a) else 0.5
         return torch.tensor([a, 1 - a], dtype=Q.dtype)
     G = Q.double().numpy()
+    L = max(float(np.linalg.eigvalsh(G)[-1]), np.finfo(float).tiny)
     w = np.full(K, 1.0 / K)
-    for _ in range(250):
-        t = int(np.argmin(G @ w))  # the vertex that most decreases w^T G w
-        d = -w.copy()
-        d[t] += 1.0
+    for _ in range(1000):
+        d = _project_simplex(w - G @ w / L) - w
         curv = d @ G @ d
         step = float(np.clip(-(w @ G @ d) / curv, 0.0, 1.0)) if curv > 0 else 0.0
         w += step * d
-        if step * np.abs(d).sum() < 1e-5:
+        if step * np.abs(d).sum() < 1e-12:
             break
     return torch.tensor(w, dtype=Q.dtype)
+
+
+def _project_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection onto the probability simplex (sort-based)."""
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1.0
+    rho = np.nonzero(u - css / np.arange(1, len(v) + 1) > 0)[0][-1]
+    return np.maximum(v - css[rho] / (rho + 1), 0.0)
 
 
 def _flat(grads) -> torch.Tensor:

@@ -142,6 +142,21 @@ def test_mtsgd_equals_per_particle_loop_implementation(gramian, kernel_on):
     assert_same_params(model, encs, heads)
 
 
+@pytest.mark.parametrize("K", [3, 7])
+def test_loop_peer_min_norm_solver_matches_cvxpy(K):
+    """The peer's projected-gradient solver (K > 2, timing only) reaches cvxpy's min of w^T Q w over the simplex."""
+    cp = pytest.importorskip("cvxpy")
+    from loop_mtsgd import min_norm_weights
+
+    A = torch.randn(K, 4, generator=torch.Generator().manual_seed(K), dtype=torch.float64)
+    Q = A @ A.T  # rank 4 < 7: a face of the simplex, not a vertex, is optimal
+    w = min_norm_weights(Q)
+    v = cp.Variable(K)
+    best = cp.Problem(cp.Minimize(cp.quad_form(v, cp.psd_wrap(Q.numpy()))), [v >= 0, cp.sum(v) == 1]).solve()
+    assert w.min() >= 0 and abs(float(w.sum()) - 1) < 1e-12
+    assert float(w @ Q @ w) == pytest.approx(best, rel=1e-4, abs=1e-8)
+
+
 def test_moo_svgd_with_vanishing_bandwidth_is_the_mgda_ensemble():
     torch.manual_seed(3)
     a = small_model()
